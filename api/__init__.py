@@ -1,0 +1,1 @@
+"""The processes' entry points: the HTTP app and the ``supportbot`` command line."""

@@ -1,0 +1,1 @@
+"""Shared foundations: settings, errors and schemas. Imports nothing else of ours."""

@@ -1,0 +1,1 @@
+"""The knowledge base: ingest -> index -> retrieve (Haystack components and pipelines)."""

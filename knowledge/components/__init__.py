@@ -1,0 +1,2 @@
+"""Haystack components, one per module, in data-flow order:
+convert -> split -> embed (documents) | embed (query) -> retrieve (BM25, dense) -> fuse."""

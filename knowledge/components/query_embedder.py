@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from typing import Any
+
+from haystack import component, default_from_dict, default_to_dict
+
+from knowledge.encoder import SentenceEncoder, shared_encoder
+
+
+@component
+class QueryEmbedder:
+    """Embeds a query with the same model as the documents.
+
+    Usage::
+
+        embedder = QueryEmbedder()
+        embedder.warm_up()
+        vector = embedder.run(text="reset the router")["embedding"]
+    """
+
+    def __init__(self, model_path: str = "", max_seq_length: int = 256) -> None:
+        self.model_path = model_path
+        self.max_seq_length = max_seq_length
+        self._encoder: SentenceEncoder | None = None
+
+    def warm_up(self) -> None:
+        self._ready_encoder()
+
+    def _ready_encoder(self) -> SentenceEncoder:
+        if self._encoder is None:
+            self._encoder = shared_encoder(self.model_path, max_seq_length=self.max_seq_length)
+            self._encoder.warm_up()
+        return self._encoder
+
+    @component.output_types(embedding=list[float])
+    def run(self, text: str) -> dict[str, list[float]]:
+        encoder = self._ready_encoder()
+        return {"embedding": encoder.encode([text])[0].tolist()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return default_to_dict(self, model_path=self.model_path, max_seq_length=self.max_seq_length)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> QueryEmbedder:
+        return default_from_dict(cls, data)

@@ -1,0 +1,1 @@
+"""Evaluation on data sets in the project's format (corpus.jsonl + questions.jsonl)."""

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from knowledge.parsing.sections import ParseError
+
+# Control characters other than tab/newline/carriage return/form feed mark binary content.
+_ALLOWED_CONTROL = {9, 10, 12, 13}
+
+
+def decode_text(data: bytes) -> tuple[str, str | None]:
+    """Decode bytes as UTF-8 (with or without BOM), else Windows-1252; reject binary content.
+
+    :returns: the text and a warning when a fallback encoding was used.
+    :raises ParseError: when the bytes do not look like text.
+    """
+    if b"\x00" in data[:8192]:
+        raise ParseError("binary content (NUL bytes), not text")
+    try:
+        text, warning = data.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        text = data.decode("cp1252", errors="replace")
+        warning = f"not valid UTF-8 (byte {exc.start}); decoded as Windows-1252"
+    sample = text[:8192]
+    control = sum(1 for ch in sample if ord(ch) < 32 and ord(ch) not in _ALLOWED_CONTROL)
+    if sample and (control / len(sample) > 0.01 or sample.count("\ufffd") / len(sample) > 0.05):
+        raise ParseError("binary content, not text")
+    return text, warning

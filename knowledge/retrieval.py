@@ -1,0 +1,127 @@
+"""Hybrid retrieval: BM25 and dense candidates fused by :class:`ScoreFusion`, one pipeline for the
+embedded store and for Elasticsearch. :class:`KnowledgeSearch` is the Python API over it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from haystack import Document, Pipeline
+from haystack.document_stores.types import DocumentStore
+
+from core.errors import InvalidInputError
+from core.settings import Settings
+from knowledge.components.memory_bm25_retriever import MemoryBM25Retriever
+from knowledge.components.memory_embedding_retriever import MemoryEmbeddingRetriever
+from knowledge.components.query_embedder import QueryEmbedder
+from knowledge.components.score_fusion import ScoreFusion
+from knowledge.persistent_store import PersistentDocumentStore
+
+RetrievalMode = Literal["hybrid", "bm25", "dense"]
+
+
+def _retrievers(settings: Settings, store: DocumentStore) -> tuple[Any, Any]:
+    candidates = settings.retrieval.candidates
+    if isinstance(store, PersistentDocumentStore):
+        return (MemoryBM25Retriever(document_store=store, top_k=candidates),
+                MemoryEmbeddingRetriever(document_store=store, top_k=candidates))
+    from haystack_integrations.components.retrievers.elasticsearch import (
+        ElasticsearchBM25Retriever,
+        ElasticsearchEmbeddingRetriever,
+    )
+
+    return (ElasticsearchBM25Retriever(document_store=store, top_k=candidates),  # type: ignore[arg-type]
+            ElasticsearchEmbeddingRetriever(document_store=store, top_k=candidates))  # type: ignore[arg-type]
+
+
+def build_retrieval_pipeline(settings: Settings, store: DocumentStore, mode: RetrievalMode = "hybrid") -> Pipeline:
+    """``query`` -> (``bm25``, ``query_embedder`` -> ``dense``) -> ``fusion``. With ``mode`` bm25 or
+    dense only that branch is built; the last component's ``documents`` is the ranking."""
+    bm25, dense = _retrievers(settings, store)
+    pipeline = Pipeline()
+    if mode in ("hybrid", "bm25"):
+        pipeline.add_component("bm25", bm25)
+    if mode in ("hybrid", "dense"):
+        pipeline.add_component("query_embedder", QueryEmbedder(settings.embedding.model_path,
+                                                               settings.embedding.max_seq_length))
+        pipeline.add_component("dense", dense)
+        pipeline.connect("query_embedder.embedding", "dense.query_embedding")
+    if mode == "hybrid":
+        retrieval = settings.retrieval
+        pipeline.add_component("fusion", ScoreFusion(mode=retrieval.fusion, bm25_weight=retrieval.bm25_weight,
+                                                     dense_weight=retrieval.dense_weight, rrf_k=retrieval.rrf_k,
+                                                     top_k=retrieval.top_k))
+        pipeline.connect("bm25.documents", "fusion.bm25_documents")
+        pipeline.connect("dense.documents", "fusion.dense_documents")
+    return pipeline
+
+
+def metadata_filters(*, tenant: str | None = None, product: str | None = None, version: str | None = None,
+                     language: str | None = None) -> dict[str, Any] | None:
+    """Haystack filters for the given metadata (``None`` means any)."""
+    wanted = {"tenant": tenant, "product": product, "version": version, "language": language}
+    conditions = [{"field": f"meta.{key}", "operator": "==", "value": value}
+                  for key, value in wanted.items() if value is not None]
+    if not conditions:
+        return None
+    return {"operator": "AND", "conditions": conditions}
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    query: str
+    top_k: int
+    filters: dict[str, Any] | None
+
+
+class KnowledgeSearch:
+    """Runs the retrieval pipeline.
+
+    Usage::
+
+        search = KnowledgeSearch(settings, store)
+        search.warm_up()
+        chunks = search.search("How do I factory reset the R7?", filters=metadata_filters(tenant="acme"))
+    """
+
+    def __init__(self, settings: Settings, store: DocumentStore, mode: RetrievalMode = "hybrid") -> None:
+        self.settings = settings
+        self.mode = mode
+        self.pipeline = build_retrieval_pipeline(settings, store, mode)
+
+    def warm_up(self) -> None:
+        self.pipeline.warm_up()
+
+    def validate(self, query: str, top_k: int | None) -> SearchRequest:
+        text = " ".join(query.split())
+        limit = self.settings.retrieval.max_query_chars
+        if not text:
+            raise InvalidInputError("the query is empty")
+        if len(query) > limit:
+            raise InvalidInputError(
+                f"the query is {len(query)} characters, over the limit of {limit} (SUPPORTBOT_RETRIEVAL__MAX_QUERY_CHARS)")
+        k = top_k if top_k is not None else self.settings.retrieval.top_k
+        if not 1 <= k <= 100:
+            raise InvalidInputError(f"top_k must be between 1 and 100, not {k}")
+        return SearchRequest(query=text, top_k=k, filters=None)
+
+    def search(self, query: str, *, top_k: int | None = None, filters: dict[str, Any] | None = None
+               ) -> list[Document]:
+        """The ranked chunks, best first.
+
+        :raises InvalidInputError: empty or oversized query, top_k out of range.
+        """
+        request = self.validate(query, top_k)
+        data: dict[str, dict[str, Any]] = {}
+        if self.mode in ("hybrid", "bm25"):
+            data["bm25"] = {"query": request.query, "filters": filters}
+        if self.mode in ("hybrid", "dense"):
+            data["query_embedder"] = {"text": request.query}
+            data["dense"] = {"filters": filters}
+        if self.mode == "hybrid":
+            data["fusion"] = {"top_k": request.top_k}
+        else:
+            data[self.mode] = {**data[self.mode], "top_k": request.top_k}
+        result = self.pipeline.run(data)
+        last = "fusion" if self.mode == "hybrid" else self.mode
+        return list(result[last]["documents"])

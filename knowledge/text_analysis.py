@@ -1,0 +1,36 @@
+"""Tokenisation for BM25: lower-cased word tokens, English stop words removed, Snowball-stemmed."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import snowballstemmer
+
+_TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
+
+# A short list: manuals are full of meaningful short words ("on", "off", "up"), so only the
+# function words that carry no meaning in a support question are dropped.
+STOP_WORDS = frozenset(
+    """a an and are as at be been but by did do does for from had has have how i if in into is it its
+    me my of or our so than that the their them then there these they this those to was we were what
+    when where which who whom why will with would you your can could should""".split()
+)
+
+_stemmer = snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=200_000)
+def _stem(word: str) -> str:
+    return str(_stemmer.stemWord(word))
+
+
+def analyse(text: str) -> list[str]:
+    """The BM25 terms of a text, in order (duplicates kept)."""
+    terms = []
+    for match in _TOKEN.finditer(text.lower()):
+        word = match.group().replace("’", "'").removesuffix("'s")
+        if word in STOP_WORDS:
+            continue
+        terms.append(_stem(word))
+    return terms
