@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from core.settings import Settings  # noqa: E402
+
+SAMPLES = Path(__file__).resolve().parents[1] / "knowledge" / "samples"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def samples_copy(tmp_path: Path) -> Path:
+    """A private copy of the sample manuals that a test may change."""
+    import shutil
+
+    target = tmp_path / "manuals"
+    shutil.copytree(SAMPLES, target, ignore=shutil.ignore_patterns("*.py", "README.md"))
+    return target
