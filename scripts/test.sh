@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Sets up (idempotent) and runs the whole test suite, slow and integration tests included.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+. .venv/bin/activate
+export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+ruff check .
+python -m pytest -q

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from haystack import Document, Pipeline
+
+from core.settings import Settings
+from knowledge.components.score_fusion import ScoreFusion
+from knowledge.components.section_converter import SectionConverter
+from knowledge.components.section_splitter import SectionSplitter, chunk_id
+from knowledge.document_store import elasticsearch_mapping
+from knowledge.persistent_store import PersistentDocumentStore
+from knowledge.retrieval import build_retrieval_pipeline, metadata_filters
+
+
+@pytest.mark.parametrize("component", [
+    SectionConverter(max_file_bytes=1234),
+    SectionSplitter(max_words=100, overlap_sentences=2),
+    ScoreFusion(mode="rrf", bm25_weight=2.0, dense_weight=1.0, rrf_k=10, top_k=7),
+])
+def test_components_round_trip(component: Any) -> None:
+    data = component.to_dict()
+    assert type(component).from_dict(data).to_dict() == data
+
+
+def test_retrieval_pipeline_round_trips(tmp_path) -> None:
+    store = PersistentDocumentStore(path=str(tmp_path / "x.json"))
+    pipeline = build_retrieval_pipeline(Settings(data_dir=tmp_path), store)
+    allowed = ["knowledge.*"]
+    loaded = Pipeline.loads(pipeline.dumps(), allowed_modules=allowed).to_dict()
+    original = pipeline.to_dict()
+    assert loaded["components"] == original["components"]
+    assert sorted(map(str, loaded["connections"])) == sorted(map(str, original["connections"]))
+
+
+def test_splitter_keeps_sections_whole_and_ids_stable() -> None:
+    long = " ".join(f"Sentence number {i} is here." for i in range(200))
+    docs = [Document(content="Short section.", meta={"source": "s", "tenant": "t"}),
+            Document(content=long, meta={"source": "s", "tenant": "t"})]
+    chunks = SectionSplitter(max_words=100, overlap_sentences=1).run(documents=docs)["documents"]
+    assert chunks[0].content == "Short section."
+    assert all(len(c.content.split()) <= 105 for c in chunks)
+    assert [c.meta["chunk_index"] for c in chunks] == list(range(len(chunks)))
+    assert all(c.content.rstrip().endswith(".") for c in chunks)  # never cut mid-sentence
+    again = SectionSplitter(max_words=100, overlap_sentences=1).run(documents=docs)["documents"]
+    assert [c.id for c in again] == [c.id for c in chunks]
+    assert chunks[0].id == chunk_id(tenant="t", source="s", chunk_index=0, content="Short section.")
+
+
+def test_convex_fusion_rewards_agreement_and_keeps_raw_scores() -> None:
+    bm25 = [Document(id="a", content="a", score=10.0), Document(id="b", content="b", score=9.0)]
+    dense = [Document(id="b", content="b", score=0.8), Document(id="c", content="c", score=0.79)]
+    fused = ScoreFusion(bm25_weight=0.5, dense_weight=0.5).run(bm25_documents=bm25, dense_documents=dense,
+                                                                 top_k=3)["documents"]
+    assert [d.id for d in fused] == ["b", "a", "c"]
+    assert fused[0].meta["bm25_score"] == 9.0 and fused[0].meta["dense_score"] == 0.8
+    assert bm25[0].score == 10.0 and "bm25_score" not in bm25[1].meta  # inputs untouched
+
+
+def test_rrf_fusion_order() -> None:
+    bm25 = [Document(id=x, content=x, score=1.0) for x in "abc"]
+    dense = [Document(id=x, content=x, score=1.0) for x in "cab"]
+    fused = ScoreFusion(mode="rrf").run(bm25_documents=bm25, dense_documents=dense)["documents"]
+    assert [d.id for d in fused] == ["a", "c", "b"]
+
+
+def test_fusion_rejects_bad_configuration() -> None:
+    with pytest.raises(ValueError, match="weights"):
+        ScoreFusion(bm25_weight=0, dense_weight=0)
+    with pytest.raises(ValueError, match="mode"):
+        ScoreFusion(mode="max")  # type: ignore[arg-type]
+
+
+def test_elasticsearch_mapping() -> None:
+    mapping = elasticsearch_mapping()
+    props = mapping["properties"]
+    assert props["embedding"] == {"type": "dense_vector", "dims": 384, "index": True, "similarity": "cosine"}
+    assert props["content"]["type"] == "text" and props["heading_path"]["type"] == "text"
+    assert props["tenant"] == {"type": "keyword"} and props["source"] == {"type": "keyword"}
+
+
+def test_metadata_filters() -> None:
+    assert metadata_filters() is None
+    assert metadata_filters(tenant="a", version="2") == {"operator": "AND", "conditions": [
+        {"field": "meta.tenant", "operator": "==", "value": "a"},
+        {"field": "meta.version", "operator": "==", "value": "2"}]}
