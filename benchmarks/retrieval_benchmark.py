@@ -1,0 +1,91 @@
+"""Knowledge-base benchmark on the embedded store: ingestion throughput (and the embedder's share),
+query latency per mode as ratios to BM25, reload versus re-index time, resident memory.
+
+    python benchmarks/retrieval_benchmark.py --dataset ../shared/datasets/squad-dev --queries 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from core.settings import Settings
+from knowledge.components.document_embedder import DocumentEmbedder
+from knowledge.components.section_splitter import SectionSplitter
+from knowledge.evaluation.dataset import load_dataset
+from knowledge.evaluation.retrieval_eval import corpus_documents
+from knowledge.evaluation.retrieval_metrics import percentile
+from knowledge.persistent_store import PersistentDocumentStore
+from knowledge.retrieval import KnowledgeSearch
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dataset", type=Path, required=True)
+    parser.add_argument("--passages", type=int, default=None, help="index only the first N passages")
+    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+
+    settings = Settings()
+    dataset = load_dataset(args.dataset)
+    documents = corpus_documents(dataset)[: args.passages]
+    embedder = DocumentEmbedder(batch_size=settings.embedding.batch_size)
+    embedder.warm_up()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "documents.json")
+        started = time.perf_counter()
+        chunks = SectionSplitter(max_words=settings.chunking.max_words).run(documents=documents)["documents"]
+        embed_started = time.perf_counter()
+        embedded = embedder.run(documents=chunks)["documents"]
+        embed_seconds = time.perf_counter() - embed_started
+        store = PersistentDocumentStore(path=path)
+        store.write_documents(embedded)
+        store.save()
+        store.search_index()
+        index_seconds = time.perf_counter() - started
+
+        reload_started = time.perf_counter()
+        reloaded = PersistentDocumentStore(path=path)
+        reloaded.search_index()
+        reload_seconds = time.perf_counter() - reload_started
+
+    questions = [q.question for q in dataset.questions[: args.queries]]
+    latency: dict[str, dict[str, float]] = {}
+    for mode in ("bm25", "dense", "hybrid"):
+        search = KnowledgeSearch(settings, reloaded, mode=mode)  # type: ignore[arg-type]
+        search.warm_up()
+        search.search(questions[0])
+        samples = []
+        for question in questions:
+            t = time.perf_counter()
+            search.search(question)
+            samples.append((time.perf_counter() - t) * 1000)
+        latency[mode] = {"p50_ms": percentile(samples, 50), "p95_ms": percentile(samples, 95)}
+    base = latency["bm25"]
+    report = {
+        "dataset": dataset.name, "chunks": len(chunks),
+        "ingest_chunks_per_s": len(chunks) / index_seconds, "embedding_share": embed_seconds / index_seconds,
+        "reload_s": reload_seconds, "index_s": index_seconds, "reindex_over_reload": index_seconds / reload_seconds,
+        "latency": latency,
+        "ratios_to_bm25": {m: {"p50": v["p50_ms"] / base["p50_ms"], "p95": v["p95_ms"] / base["p95_ms"]}
+                           for m, v in latency.items()},
+        "hybrid_p95_over_sum_p95": latency["hybrid"]["p95_ms"] / (base["p95_ms"] + latency["dense"]["p95_ms"]),
+        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    if args.json:
+        print(json.dumps(report))
+    else:
+        for key, value in report.items():
+            print(f"{key:26} {json.dumps(value) if isinstance(value, dict) else value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
