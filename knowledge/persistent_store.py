@@ -32,7 +32,7 @@ class PersistentDocumentStore(InMemoryDocumentStore):
     def __init__(self, path: str | None = None, bm25_k1: float = 1.2, bm25_b: float = 0.75) -> None:
         super().__init__(shared=False, embedding_similarity_function="cosine")
         self.path = path
-        self.bm25_parameters = BM25Parameters(k1=bm25_k1, b=bm25_b)
+        self.lexical_parameters = BM25Parameters(k1=bm25_k1, b=bm25_b)
         self._generation = 0
         self._index: tuple[int, MemoryIndex] | None = None
         self._index_lock = threading.Lock()
@@ -59,7 +59,7 @@ class PersistentDocumentStore(InMemoryDocumentStore):
             if self._index is None or self._index[0] != self._generation:
                 generation = self._generation
                 documents = sorted(self.storage.values(), key=lambda d: d.id)
-                self._index = (generation, MemoryIndex(documents, self.bm25_parameters))
+                self._index = (generation, MemoryIndex(documents, self.lexical_parameters))
             return self._index[1]
 
     # --- persistence --------------------------------------------------------------------------------
@@ -116,8 +116,8 @@ class PersistentDocumentStore(InMemoryDocumentStore):
         self._generation += 1
 
     def to_dict(self) -> dict[str, Any]:
-        return default_to_dict(self, path=self.path, bm25_k1=self.bm25_parameters.k1,
-                               bm25_b=self.bm25_parameters.b)
+        return default_to_dict(self, path=self.path, bm25_k1=self.lexical_parameters.k1,
+                               bm25_b=self.lexical_parameters.b)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PersistentDocumentStore:

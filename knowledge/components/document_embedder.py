@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from haystack import Document, component, default_from_dict, default_to_dict
@@ -13,6 +14,13 @@ def embedding_text(document: Document) -> str:
     """What the dense model sees: the heading path gives a section its context."""
     headings = " > ".join(document.meta.get("heading_path") or [document.meta.get("title") or ""])
     return f"{headings}\n{document.content or ''}"
+
+
+def _updater(bar: tqdm) -> Callable[[int], None]:
+    def update(count: int) -> None:
+        bar.update(count)
+
+    return update
 
 
 @component
@@ -52,7 +60,7 @@ class DocumentEmbedder:
             return {"documents": []}
         with tqdm(total=len(documents), desc="embedding", unit="chunk", disable=not self.progress_bar,
                   leave=False) as bar:
-            vectors = encoder.encode([embedding_text(doc) for doc in documents], progress=bar.update)
+            vectors = encoder.encode([embedding_text(doc) for doc in documents], progress=_updater(bar))
         return {"documents": [dataclasses.replace(doc, embedding=vector.tolist())
                               for doc, vector in zip(documents, vectors, strict=True)]}
 

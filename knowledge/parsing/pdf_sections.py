@@ -62,12 +62,12 @@ def parse_pdf(data: bytes, *, fallback_title: str) -> ParsedFile:
         raise ParseError("PDF has no extractable text (scanned images need OCR)")
 
     if not outline:
-        sections = [
+        pages_as_sections = [
             Section(heading_path=(title,), text=normalise_whitespace(text), page=number + 1)
             for number, text in enumerate(pages)
             if text.strip()
         ]
-        return ParsedFile(title=title, sections=sections)
+        return ParsedFile(title=title, sections=pages_as_sections)
 
     # Cut points: (page, offset in that page's text, heading path), in reading order.
     cuts: list[tuple[int, int, tuple[str, ...]]] = []
