@@ -8,6 +8,7 @@ is rebuilt lazily whenever the store's generation changes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from collections import OrderedDict
@@ -120,6 +121,10 @@ class MemoryIndex:
             part = np.arange(subset.size)
         ordered = part[np.lexsort((candidates[part], -subset[part]))]
         return [(int(candidates[i]), float(subset[i])) for i in ordered]
+
+    def documents_for(self, hits: list[tuple[int, float]]) -> list[Document]:
+        """New Documents for ``(row, score)`` hits, without embeddings (callers never need them)."""
+        return [dataclasses.replace(self.documents[row], score=score, embedding=None) for row, score in hits]
 
     def bm25(self, query: str, *, top_k: int, filters: dict[str, Any] | None = None) -> list[tuple[int, float]]:
         columns = [self.vocabulary[t] for t in analyse(query) if t in self.vocabulary]

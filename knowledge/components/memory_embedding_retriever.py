@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from haystack import Document, component, default_from_dict, default_to_dict
@@ -30,8 +29,7 @@ class MemoryEmbeddingRetriever:
         """:returns: up to ``top_k`` documents with their cosine ``score``, best first."""
         index = self.document_store.search_index()
         hits = index.dense(query_embedding, top_k=top_k or self.top_k, filters=filters)
-        return {"documents": [dataclasses.replace(index.documents[row], score=score, embedding=None)
-                              for row, score in hits]}
+        return {"documents": index.documents_for(hits)}
 
     def to_dict(self) -> dict[str, Any]:
         return default_to_dict(self, document_store=self.document_store.to_dict(), top_k=self.top_k)
