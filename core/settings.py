@@ -52,8 +52,8 @@ class RetrievalSettings(BaseModel):
     top_k: int = Field(default=5, ge=1, le=100)
     candidates: int = Field(default=50, ge=1, le=1000, description="candidates taken from each retriever")
     fusion: Literal["convex", "rrf"] = "convex"
-    bm25_weight: float = Field(default=0.6, ge=0)
-    dense_weight: float = Field(default=0.4, ge=0)
+    bm25_weight: float = Field(default=0.5, ge=0)
+    dense_weight: float = Field(default=0.5, ge=0)
     rrf_k: int = Field(default=60, ge=1)
     bm25_k1: float = Field(default=1.2, ge=0)
     bm25_b: float = Field(default=0.75, ge=0, le=1)

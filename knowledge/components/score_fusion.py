@@ -35,7 +35,7 @@ class ScoreFusion:
             bm25_documents=lexical, dense_documents=semantic, top_k=5)["documents"]
     """
 
-    def __init__(self, mode: FusionMode = "convex", bm25_weight: float = 0.6, dense_weight: float = 0.4,
+    def __init__(self, mode: FusionMode = "convex", bm25_weight: float = 0.5, dense_weight: float = 0.5,
                  rrf_k: int = 60, top_k: int = 5) -> None:
         if mode not in ("convex", "rrf"):
             raise ValueError(f"mode must be 'convex' or 'rrf', not {mode!r}")
