@@ -54,7 +54,7 @@ def test_ingest_search_and_eval(tmp_path: Path) -> None:
                          "--json", data_dir=data)
     assert evaluation.returncode == 0, evaluation.stderr
     result = json.loads(evaluation.stdout)
-    assert result["n_questions"] == 28
+    assert result["n_questions"] == 185
     for mode in ("bm25", "dense", "hybrid"):
         assert set(result[mode]) == {"recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10", "p50_ms", "p95_ms"}
         assert 0 <= result[mode]["recall@5"] <= 1
