@@ -32,9 +32,6 @@ class EmbeddingSettings(BaseModel):
     model_path: str = ""
     batch_size: int = Field(default=64, ge=1, le=1024)
     max_seq_length: int = Field(default=256, ge=16, le=512)
-    quantize: bool = Field(
-        default=True, description="int8 dynamic quantization of the linear layers (CPU); measured in benchmarks/"
-    )
     threads: int = Field(default=0, ge=0, description="torch intra-op threads; 0 keeps torch's default")
 
 

@@ -71,7 +71,6 @@ def metadata_filters(*, tenant: str | None = None, product: str | None = None, v
 class SearchRequest:
     query: str
     top_k: int
-    filters: dict[str, Any] | None
 
 
 class KnowledgeSearch:
@@ -103,7 +102,7 @@ class KnowledgeSearch:
         k = top_k if top_k is not None else self.settings.retrieval.top_k
         if not 1 <= k <= 100:
             raise InvalidInputError(f"top_k must be between 1 and 100, not {k}")
-        return SearchRequest(query=text, top_k=k, filters=None)
+        return SearchRequest(query=text, top_k=k)
 
     def search(self, query: str, *, top_k: int | None = None, filters: dict[str, Any] | None = None
                ) -> list[Document]:
