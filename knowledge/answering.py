@@ -1,0 +1,226 @@
+"""The answer pipeline: retrieve -> decide whether the sources can answer -> prompt -> generate ->
+check citations -> (regenerate once | extract) -> :class:`core.schemas.Answer`.
+
+Multi-turn rewriting happens before (``bot``); logging happens after (``core.db``). This module
+only turns one standalone question into one checked answer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from haystack import Document
+
+from core.errors import InvalidInputError
+from core.schemas import Answer, RetrievedChunk, Timings
+from core.settings import Settings
+from knowledge.citations.check import CitationCheck, check_citations
+from knowledge.generation.base import ChatGenerator, GenerationError, GenerationRequest
+from knowledge.generation.extractive import ExtractiveGenerator, rank_sentences
+from knowledge.prompting.answer_prompt import ABSTAIN_PHRASE, AnswerPrompt
+from knowledge.retrieval import KnowledgeSearch
+
+ABSTAIN_TEXT = ("I don't know: the manuals I can search do not cover this question. "
+                "Let me hand you over to a person who can help.")
+LOW_SUPPORT = "low_retrieval_support"
+MODEL_ABSTAINED = "model_abstained"
+NO_SUPPORTED_ANSWER = "no_supported_answer"
+
+
+@dataclass
+class AnswerEvent:
+    """A streamed piece: ``token`` events carry raw generated text, the last event carries the
+    checked :class:`Answer` (whose text may differ from the tokens: unsupported sentences are
+    removed and citations renumbered)."""
+
+    kind: Literal["token", "answer"]
+    text: str = ""
+    answer: Answer | None = None
+
+
+def retrieval_support(chunks: list[Document]) -> float | None:
+    """The best chunk's cosine similarity to the question; ``None`` when no dense score exists."""
+    scores = [float(chunk.meta["dense_score"]) for chunk in chunks if chunk.meta.get("dense_score") is not None]
+    return max(scores) if scores else None
+
+
+def question_coverage(question: str, chunks: list[Document]) -> float:
+    """The largest share of the question's (idf-weighted) terms any single source sentence holds."""
+    ranked = rank_sentences(question, [chunk.content or "" for chunk in chunks], rank_prior=0.0)
+    return ranked[0].score if ranked else 0.0
+
+
+def is_abstention(text: str) -> bool:
+    normalised = " ".join(text.lower().replace("’", "'").split())
+    return normalised.startswith(("i don't know", "i do not know", "i'm sorry, i don't know", "sorry, i don't know"))
+
+
+def _ms(since: float) -> float:
+    return (time.perf_counter() - since) * 1000
+
+
+class AnswerPipeline:
+    """Answers one standalone question from the knowledge base.
+
+    Usage::
+
+        pipeline = AnswerPipeline(settings, search, generator)
+        pipeline.warm_up()
+        answer = pipeline.answer("How do I factory reset the R7?", filters=metadata_filters(tenant="acme"))
+        for event in pipeline.stream("How do I factory reset the R7?"):
+            ...
+    """
+
+    def __init__(self, settings: Settings, search: KnowledgeSearch, generator: ChatGenerator,
+                 extractive: ExtractiveGenerator | None = None) -> None:
+        self.settings = settings
+        self.search = search
+        self.generator = generator
+        self.extractive = extractive or ExtractiveGenerator(max_sentences=settings.answer.extractive_sentences,
+                                                            rank_prior=settings.answer.extractive_rank_prior)
+        self.prompt = AnswerPrompt(settings.answer.prompt_version, few_shot=settings.answer.few_shot)
+
+    def warm_up(self) -> None:
+        self.search.warm_up()
+        self.generator.warm_up()
+
+    def validate(self, question: str) -> str:
+        text = " ".join(question.split())
+        limit = self.settings.answer.max_question_chars
+        if not text:
+            raise InvalidInputError("the question is empty")
+        if len(question) > limit:
+            raise InvalidInputError(f"the question is {len(question)} characters, over the limit of {limit} "
+                                    "(SUPPORTBOT_ANSWER__MAX_QUESTION_CHARS)")
+        return text
+
+    def answer(self, question: str, *, standalone_query: str | None = None, filters: dict[str, Any] | None = None,
+               use_retrieval: bool = True) -> Answer:
+        """The checked answer (see :meth:`stream`)."""
+        final: Answer | None = None
+        for event in self.stream(question, standalone_query=standalone_query, filters=filters,
+                                 use_retrieval=use_retrieval):
+            if event.kind == "answer":
+                final = event.answer
+        assert final is not None  # stream always ends with an answer event
+        return final
+
+    def stream(self, question: str, *, standalone_query: str | None = None, filters: dict[str, Any] | None = None,
+               use_retrieval: bool = True) -> Iterator[AnswerEvent]:
+        """Raw tokens as they are generated, then the checked answer.
+
+        ``use_retrieval=False`` asks the model without sources (the prompt-only baseline of the
+        evaluation): its answer is returned unchecked and ungrounded.
+
+        :raises InvalidInputError: empty or oversized question.
+        """
+        started = time.perf_counter()
+        question = self.validate(question)
+        query = self.validate(standalone_query) if standalone_query else question
+        timings = Timings()
+        chunks: list[Document] = []
+        if use_retrieval:
+            stage = time.perf_counter()
+            chunks = self.search.search(query, top_k=self.settings.answer.sources, filters=filters)
+            timings.retrieval_ms = _ms(stage)
+        base: dict[str, Any] = {"question": question, "standalone_query": query, "timings": timings,
+                "retrieved": [RetrievedChunk(chunk_id=c.id, score=float(c.score or 0.0), title=str(c.meta.get("title", "")))
+                              for c in chunks]}
+        reason = self._insufficient_support(query, chunks) if use_retrieval else None
+        if reason:
+            yield self._final(self._abstain(reason, base), started)
+            return
+        stage = time.perf_counter()
+        budget = self.generator.context_window - self.settings.generator.max_new_tokens
+        built = self.prompt.build(query, chunks, count_tokens=self.generator.count_tokens, max_prompt_tokens=budget)
+        timings.prompt_ms = _ms(stage)
+        request = GenerationRequest(messages=built.messages, max_new_tokens=self.settings.generator.max_new_tokens,
+                                    temperature=self.settings.generator.temperature, question=query,
+                                    sources=built.texts)
+        stage = time.perf_counter()
+        pieces: list[str] = []
+        fallback_reason = None
+        try:
+            for piece in self.generator.stream(request):
+                if timings.first_token_ms is None:
+                    timings.first_token_ms = _ms(started)
+                pieces.append(piece)
+                yield AnswerEvent("token", text=piece)
+        except GenerationError as error:
+            fallback_reason = f"{self.generator.name} failed: {error.message}"
+        timings.generation_ms = _ms(stage)
+        text = "".join(pieces).strip()
+        if not use_retrieval:
+            yield self._final(Answer(text=text, grounded=False, generator=self.generator.name,
+                                     adapter_version=self.generator.adapter_version, **base), started)
+            return
+        if fallback_reason is None and is_abstention(text):
+            yield self._final(self._abstain(MODEL_ABSTAINED, base), started)
+            return
+        answer = self._checked(text, built.documents, request, fallback_reason, base) if text or fallback_reason \
+            else self._checked("", built.documents, request, f"{self.generator.name} returned nothing", base)
+        yield self._final(answer, started)
+
+    def _insufficient_support(self, query: str, chunks: list[Document]) -> str | None:
+        settings = self.settings.answer
+        if not chunks:
+            return LOW_SUPPORT
+        support = retrieval_support(chunks)
+        if support is not None and support < settings.min_retrieval_support:
+            return LOW_SUPPORT
+        if settings.min_question_coverage and question_coverage(query, chunks) < settings.min_question_coverage:
+            return LOW_SUPPORT
+        return None
+
+    def _checked(self, text: str, documents: list[Document], request: GenerationRequest,
+                 fallback_reason: str | None, base: dict[str, Any]) -> Answer:
+        timings: Timings = base["timings"]
+        threshold = self.settings.answer.sentence_support
+        generator_name, adapter = self.generator.name, self.generator.adapter_version
+        check: CitationCheck | None = None
+        if fallback_reason is None:
+            stage = time.perf_counter()
+            check = check_citations(text, documents, threshold)
+            timings.check_ms = _ms(stage)
+            if not check.supported and self.settings.answer.regenerate_once and self.generator.name != "extractive":
+                retry = self._regenerate(request)
+                if retry is not None:
+                    check = check_citations(retry, documents, threshold)
+            if not check.supported:
+                fallback_reason = "no sentence of the generated answer is supported by the sources"
+        if check is None or not check.supported:
+            if self.settings.answer.fallback == "abstain":
+                return self._abstain(NO_SUPPORTED_ANSWER, base, fallback_reason)
+            generator_name, adapter = self.extractive.name, None
+            check = check_citations("".join(self.extractive.stream(request)), documents, threshold)
+            if not check.supported:
+                return self._abstain(NO_SUPPORTED_ANSWER, base, fallback_reason)
+        return Answer(text=check.text, citations=check.citations, grounded=check.supported == check.claims,
+                      generator=generator_name, adapter_version=adapter, fallback_reason=fallback_reason, **base)
+
+    def _regenerate(self, request: GenerationRequest) -> str | None:
+        """One more try with light sampling (greedy decoding would repeat itself)."""
+        retry = GenerationRequest(messages=request.messages, max_new_tokens=request.max_new_tokens,
+                                  temperature=max(request.temperature, 0.7), adapter=request.adapter,
+                                  stop=request.stop, question=request.question, sources=request.sources)
+        try:
+            text = "".join(self.generator.stream(retry)).strip()
+        except GenerationError:
+            return None
+        return None if is_abstention(text) else text
+
+    def _abstain(self, reason: str, base: dict[str, Any], fallback_reason: str | None = None) -> Answer:
+        return Answer(text=ABSTAIN_TEXT, grounded=False, abstained=True, handoff_reason=reason,
+                      generator=self.generator.name, adapter_version=self.generator.adapter_version,
+                      fallback_reason=fallback_reason, **base)
+
+    @staticmethod
+    def _final(answer: Answer, started: float) -> AnswerEvent:
+        answer.timings.total_ms = _ms(started)
+        return AnswerEvent("answer", answer=answer)
+
+
+__all__ = ["ABSTAIN_PHRASE", "ABSTAIN_TEXT", "AnswerEvent", "AnswerPipeline"]

@@ -1,0 +1,35 @@
+"""``[n]`` citation markers in generated text."""
+
+from __future__ import annotations
+
+import re
+
+# "[1]", "[1, 3]", "[1][2]"; also the "【1】" and "[^1]" forms small models sometimes produce.
+MARKER = re.compile(r"\s?(?:\[\^?|【)(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)(?:\]|】)")
+
+
+def marker_numbers(text: str) -> list[int]:
+    """Every number cited in ``text``, in order of appearance, without repeats."""
+    numbers: list[int] = []
+    for match in MARKER.finditer(text):
+        for part in re.split(r"[,;]", match.group(1)):
+            number = int(part)
+            if number not in numbers:
+                numbers.append(number)
+    return numbers
+
+
+def strip_markers(text: str) -> str:
+    """``text`` without citation markers (and without the space before them)."""
+    return MARKER.sub("", text).strip()
+
+
+def with_markers(sentence: str, numbers: list[int]) -> str:
+    """``sentence`` with ``[n]`` markers placed before its final punctuation."""
+    if not numbers:
+        return sentence
+    markers = "".join(f"[{n}]" for n in numbers)
+    stripped = sentence.rstrip()
+    if stripped and stripped[-1] in ".!?:":
+        return f"{stripped[:-1]} {markers}{stripped[-1]}"
+    return f"{stripped} {markers}"

@@ -1,0 +1,1 @@
+"""Text generators behind one interface (:class:`knowledge.generation.base.ChatGenerator`)."""

