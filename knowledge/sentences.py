@@ -10,10 +10,28 @@ _BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*(?:\s*\[\d+\])*\s+(?=[\"'(\[]?[A-Z0-
 _ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "approx.", "no.", "fig.", "e.g", "i.e")
 
 
+_ITEM_START = re.compile(r"^\s*(?:[-*•|#>]|\d{1,2}[.)]\s)")
+
+
+def logical_lines(text: str) -> list[str]:
+    """Paragraphs, list items and table rows, with hard-wrapped lines (plain text, PDF) re-joined."""
+    lines: list[str] = []
+    for paragraph in re.split(r"\n\s*\n", text):
+        for raw in paragraph.splitlines():
+            if lines and raw.strip() and not _ITEM_START.match(raw) and lines[-1] and not lines[-1].startswith("|") \
+                    and not lines[-1].rstrip().endswith((".", "!", "?", ":")):
+                lines[-1] = f"{lines[-1].rstrip()} {raw.strip()}"
+            else:
+                lines.append(raw.strip())
+        lines.append("")
+    return lines
+
+
 def split_sentences(text: str) -> list[str]:
-    """The sentences of ``text`` in order, stripped; line breaks always end a sentence."""
+    """The sentences of ``text`` in order, stripped; paragraph, list-item and table-row breaks end a
+    sentence, hard line wraps do not."""
     sentences: list[str] = []
-    for line in text.splitlines():
+    for line in logical_lines(text):
         line = line.strip(" \t-*•|#>")
         if not line:
             continue

@@ -9,3 +9,5 @@ export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 supportbot ingest knowledge/samples --product demo --progress
 supportbot search "How do I factory reset the router?" --top-k 3
 supportbot search "What does error E07 mean on the coffee machine?" --top-k 3
+supportbot ask "How do I descale the coffee machine?" --generator extractive
+supportbot ask "How long do I hold the reset button to factory reset the router?" --stream

@@ -23,11 +23,19 @@ def _source_terms(source: str) -> frozenset[str]:
     return content_terms(source)
 
 
+def _has_digit(term: str) -> bool:
+    return any(ch.isdigit() for ch in term)
+
+
 def support(sentence_terms: frozenset[str], source: str) -> float:
-    """Fraction of ``sentence_terms`` found in ``source`` (0 when the sentence has no terms)."""
+    """Fraction of ``sentence_terms`` found in ``source``; 0 when the sentence has no terms or names
+    a number (or a code with digits, such as "E15") that the source does not contain."""
     if not sentence_terms:
         return 0.0
-    return len(sentence_terms & _source_terms(source)) / len(sentence_terms)
+    found = sentence_terms & _source_terms(source)
+    if any(_has_digit(term) for term in sentence_terms - found):
+        return 0.0
+    return len(found) / len(sentence_terms)
 
 
 def best_passage(sentence_terms: frozenset[str], source: str, max_chars: int = 320) -> str:

@@ -255,7 +255,10 @@ class LocalGenerator:
                     {"do_sample": True, "temperature": request.temperature} if request.temperature > 0
                     else {"do_sample": False}
                 )
+                # Small models loop on headings and list markers; a mild repetition penalty and a ban
+                # on repeated 4-grams stop that without changing short factual answers.
                 self._model.generate(**inputs, max_new_tokens=max_new_tokens, streamer=streamer,
+                                     repetition_penalty=1.15, no_repeat_ngram_size=4,
                                      stopping_criteria=StoppingCriteriaList([_Cancellation(run)]),
                                      pad_token_id=self.loaded.tokenizer.eos_token_id, **sampling)
         except Exception as error:  # noqa: BLE001  (handed to the caller's thread, which raises it)

@@ -26,6 +26,7 @@ from referencing.jsonschema import DRAFT202012
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 # The contracts live in the workspace's shared/ folder, a sibling of the checkout or inside it.
 CONTRACT_CANDIDATES = (
+    _REPO_ROOT / "tests" / "contracts" / "tgi-openapi.json",
     _REPO_ROOT / "shared" / "contracts" / "tgi-openapi.json",
     _REPO_ROOT.parent / "shared" / "contracts" / "tgi-openapi.json",
 )

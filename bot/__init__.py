@@ -1,0 +1,1 @@
+"""Conversations: follow-up rewriting and the answer service every channel calls."""

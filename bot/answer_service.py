@@ -1,0 +1,49 @@
+"""The answer service every channel calls: history -> standalone query -> knowledge answer pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from bot.query_rewriter import QueryRewriter
+from core.schemas import Answer, ChatTurn
+from core.settings import Settings
+from knowledge.answering import AnswerEvent, AnswerPipeline
+from knowledge.generation.base import ChatGenerator
+from knowledge.retrieval import KnowledgeSearch
+
+
+class AnswerService:
+    """Usage::
+
+        service = AnswerService(settings, KnowledgeSearch(settings, store), build_generator(settings))
+        service.warm_up()
+        answer = service.answer("and how do I reset it?", history, filters)
+    """
+
+    def __init__(self, settings: Settings, search: KnowledgeSearch, generator: ChatGenerator) -> None:
+        self.settings = settings
+        self.pipeline = AnswerPipeline(settings, search, generator)
+        self.rewriter = QueryRewriter(history_turns=settings.answer.history_turns)
+
+    def warm_up(self) -> None:
+        self.pipeline.warm_up()
+
+    def validate(self, question: str) -> str:
+        """:raises InvalidInputError: empty or oversized question."""
+        return self.pipeline.validate(question)
+
+    def stream(self, question: str, history: Sequence[ChatTurn] = (), filters: dict[str, Any] | None = None
+               ) -> Iterator[AnswerEvent]:
+        """Tokens as generated, then the checked :class:`Answer`."""
+        question = self.validate(question)
+        standalone = self.rewriter.rewrite(question, history)
+        return self.pipeline.stream(question, standalone_query=standalone, filters=filters)
+
+    def answer(self, question: str, history: Sequence[ChatTurn] = (), filters: dict[str, Any] | None = None) -> Answer:
+        final = None
+        for event in self.stream(question, history, filters):
+            if event.kind == "answer":
+                final = event.answer
+        assert final is not None
+        return final
