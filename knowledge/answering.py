@@ -183,12 +183,12 @@ class AnswerPipeline:
         check: CitationCheck | None = None
         if fallback_reason is None:
             stage = time.perf_counter()
-            check = check_citations(text, documents, threshold)
+            check = check_citations(text, documents, threshold, withheld=self._system_prompt(request))
             timings.check_ms = _ms(stage)
             if not check.supported and self.settings.answer.regenerate_once and self.generator.name != "extractive":
                 retry = self._regenerate(request)
                 if retry is not None:
-                    check = check_citations(retry, documents, threshold)
+                    check = check_citations(retry, documents, threshold, withheld=self._system_prompt(request))
             if not check.supported:
                 fallback_reason = "no sentence of the generated answer is supported by the sources"
         if check is None or not check.supported:
@@ -200,6 +200,10 @@ class AnswerPipeline:
                 return self._abstain(NO_SUPPORTED_ANSWER, base, fallback_reason)
         return Answer(text=check.text, citations=check.citations, grounded=check.supported == check.claims,
                       generator=generator_name, adapter_version=adapter, fallback_reason=fallback_reason, **base)
+
+    @staticmethod
+    def _system_prompt(request: GenerationRequest) -> str:
+        return "\n".join(message.content for message in request.messages if message.role == "system")
 
     def _regenerate(self, request: GenerationRequest) -> str | None:
         """One more try with light sampling (greedy decoding would repeat itself)."""

@@ -86,6 +86,7 @@ class KnowledgeSearch:
     def __init__(self, settings: Settings, store: DocumentStore, mode: RetrievalMode = "hybrid") -> None:
         self.settings = settings
         self.mode = mode
+        self.store = store
         self.pipeline = build_retrieval_pipeline(settings, store, mode)
 
     def warm_up(self) -> None:

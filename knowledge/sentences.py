@@ -10,6 +10,7 @@ _BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*(?:\s*\[\d+\])*\s+(?=[\"'(\[]?[A-Z0-
 _ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "approx.", "no.", "fig.", "e.g", "i.e")
 
 
+_NUMBERING = re.compile(r"^\d{1,2}[.)]\s+")
 _ITEM_START = re.compile(r"^\s*(?:[-*•|#>]|\d{1,2}[.)]\s)")
 
 
@@ -32,7 +33,7 @@ def split_sentences(text: str) -> list[str]:
     sentence, hard line wraps do not."""
     sentences: list[str] = []
     for line in logical_lines(text):
-        line = line.strip(" \t-*•|#>")
+        line = _NUMBERING.sub("", line.strip(" \t-*•|#>"))
         if not line:
             continue
         start = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,10 +95,17 @@ def load(ref: SourceRef, *, max_bytes: int, timeout_s: float = 20.0) -> LoadedSo
     limit_text = f"the limit of {max_bytes / 1_048_576:.1f} MB (SUPPORTBOT_CHUNKING__MAX_FILE_BYTES)"
     if ref.path is not None:
         try:
-            size = ref.path.stat().st_size
-            if size > max_bytes:
-                raise SourceError(f"file is {size / 1_048_576:.1f} MB, over {limit_text}")
-            data = ref.path.read_bytes()
+            info = ref.path.stat()
+            # A pipe, socket or device (or a link to one, e.g. /dev/zero) inside a folder would block
+            # or never end: only regular files are read.
+            if not stat.S_ISREG(info.st_mode):
+                raise SourceError("not a regular file (a pipe, socket or device)")
+            if info.st_size > max_bytes:
+                raise SourceError(f"file is {info.st_size / 1_048_576:.1f} MB, over {limit_text}")
+            with ref.path.open("rb") as stream:
+                data = stream.read(max_bytes + 1)  # bounded even if the file grows after the stat
+            if len(data) > max_bytes:
+                raise SourceError(f"file grew past {limit_text} while being read")
         except OSError as exc:
             raise SourceError(f"cannot read: {exc.strerror or exc}") from exc
     else:

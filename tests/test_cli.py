@@ -66,3 +66,53 @@ def test_eval_reports_malformed_dataset_line(tmp_path: Path) -> None:
     (tmp_path / "questions.jsonl").write_text("")
     result = run_cli("eval", "retrieval", "--dataset", str(tmp_path), data_dir=tmp_path)
     assert result.returncode == 2 and "corpus.jsonl:2: invalid JSON" in result.stderr
+
+
+def test_ask_prints_one_answer_as_json(tmp_path: Path) -> None:
+    from core.schemas import Answer
+
+    data = tmp_path / "data"
+    ingest = run_cli("ingest", str(SAMPLES), "--json", data_dir=data)
+    assert ingest.returncode == 0, ingest.stderr
+    result = run_cli("ask", "How long do I hold the reset button to factory reset the Nimbus R7 router?",
+                     "--generator", "extractive", "--json", data_dir=data)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1
+    answer = Answer.model_validate_json(lines[0])
+    assert answer.generator == "extractive" and not answer.abstained and answer.grounded
+    assert answer.citations and all(c.snippet and c.title for c in answer.citations)
+    assert answer.retrieved and {c.chunk_id for c in answer.citations} <= {r.chunk_id for r in answer.retrieved}
+
+    off_topic = run_cli("ask", "What is the capital of Australia?", "--generator", "extractive", "--json",
+                        data_dir=data)
+    assert off_topic.returncode == 0, off_topic.stderr
+    refused = Answer.model_validate_json(off_topic.stdout)
+    assert refused.abstained and refused.handoff_reason and refused.citations == []
+
+
+def test_ask_refuses_an_empty_question(tmp_path: Path) -> None:
+    for question in ("", "   "):
+        result = run_cli("ask", question, "--generator", "extractive", "--json", data_dir=tmp_path)
+        assert result.returncode == 2
+        assert "question" in result.stderr and "empty" in result.stderr
+        assert result.stdout == ""
+
+
+def test_eval_answers_reports_metrics_per_generator(tmp_path: Path) -> None:
+    result = run_cli("eval", "answers", "--dataset", str(Path(__file__).parent / "data/manuals-eval"),
+                     "--generator", "extractive", "--limit", "10", "--json", data_dir=tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1
+    report = json.loads(lines[0])
+    assert report["n_answerable"] == 10 and 0 < report["n_unanswerable"] <= 10
+    assert list(report["results"]) == ["extractive"]
+    metrics = report["results"]["extractive"]
+    for key in ("rouge_l", "bleu", "token_f1", "citation_precision", "grounded_rate", "abstention_rate"):
+        assert isinstance(metrics[key], float | int) and not isinstance(metrics[key], bool), key
+        assert 0.0 <= metrics[key] <= 1.0, key
+    for key in ("p50_ms", "p95_ms"):
+        assert isinstance(metrics[key], float | int) and metrics[key] > 0, key
+    assert metrics["p50_ms"] <= metrics["p95_ms"]
+    assert metrics["grounded_rate"] > 0  # extractive answers quote their sources

@@ -44,8 +44,11 @@ def citation_from(document: Document, number: int, snippet: str) -> Citation:
                     url=meta.get("url"), source=meta.get("source"), snippet=snippet)
 
 
-def check_citations(answer: str, sources: list[Document], threshold: float) -> CitationCheck:
-    """Align each sentence of ``answer`` with ``sources`` (numbered from 1 in the prompt)."""
+def check_citations(answer: str, sources: list[Document], threshold: float, *, withheld: str = "") -> CitationCheck:
+    """Align each sentence of ``answer`` with ``sources`` (numbered from 1 in the prompt).
+
+    ``withheld`` is text that must never be repeated (the system prompt): a sentence it supports
+    better than any source is dropped even when a source would pass the threshold."""
     texts = [doc.content or "" for doc in sources]
     answer, links_removed = remove_foreign_links(answer, texts)
     renumbered: dict[int, int] = {}
@@ -63,6 +66,9 @@ def check_citations(answer: str, sources: list[Document], threshold: float) -> C
             continue
         result.claims += 1
         scores = [support(terms, text) for text in texts]
+        if withheld and support(terms, withheld) >= max(threshold, *scores):
+            result.dropped.append(plain)
+            continue
         backed = [n for n in valid if scores[n - 1] >= threshold]
         if not backed and scores:
             best = max(range(len(scores)), key=lambda i: scores[i]) + 1

@@ -3,12 +3,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import PurePath
 
+from bs4.dammit import EncodingDetector
+
 from knowledge.parsing.docx_sections import parse_docx
 from knowledge.parsing.html_sections import parse_html
 from knowledge.parsing.markdown_sections import parse_markdown
 from knowledge.parsing.pdf_sections import parse_pdf
 from knowledge.parsing.sections import ParsedFile, ParseError
-from knowledge.parsing.text_decoding import decode_text
+from knowledge.parsing.text_decoding import UTF16_BOMS, decode_text
 from knowledge.parsing.text_sections import parse_text
 
 
@@ -27,9 +29,16 @@ def _text(data: bytes, title: str) -> ParsedFile:
 
 
 def _html(data: bytes, title: str) -> ParsedFile:
-    if b"\x00" in data[:8192]:
+    if b"\x00" in data[:8192] and not data.startswith(UTF16_BOMS):
         raise ParseError("binary content (NUL bytes), not HTML")
-    return parse_html(data, fallback_title=title)  # BeautifulSoup detects the charset itself
+    if EncodingDetector.find_declared_encoding(data, is_html=True):
+        return parse_html(data, fallback_title=title)  # BeautifulSoup follows <meta charset> / <?xml encoding?>
+    # No declared charset: decode like text. BeautifulSoup's statistical guess reads short Windows-1252
+    # pages as another code page ("après" became "aprčs").
+    text, warning = decode_text(data)
+    parsed = parse_html(text, fallback_title=title)
+    parsed.warnings.extend([warning] if warning else [])
+    return parsed
 
 
 def _pdf(data: bytes, title: str) -> ParsedFile:
