@@ -102,10 +102,7 @@ def load(ref: SourceRef, *, max_bytes: int, timeout_s: float = 20.0) -> LoadedSo
                 raise SourceError("not a regular file (a pipe, socket or device)")
             if info.st_size > max_bytes:
                 raise SourceError(f"file is {info.st_size / 1_048_576:.1f} MB, over {limit_text}")
-            with ref.path.open("rb") as stream:
-                data = stream.read(max_bytes + 1)  # bounded even if the file grows after the stat
-            if len(data) > max_bytes:
-                raise SourceError(f"file grew past {limit_text} while being read")
+            data = ref.path.read_bytes()
         except OSError as exc:
             raise SourceError(f"cannot read: {exc.strerror or exc}") from exc
     else:
