@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from api.cli_admin import add_admin_commands
 from api.cli_answers import add_answer_commands
 from core.errors import SupportbotError
 from core.settings import Settings, get_settings
@@ -140,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     retrieval.add_argument("--json", action="store_true")
     retrieval.set_defaults(handler=cmd_eval_retrieval)
     add_answer_commands(commands, eval_kinds)
+    add_admin_commands(commands)
     return parser
 
 

@@ -6,9 +6,15 @@ Hierarchy::
     SupportbotError
     ├── ConfigError           bad or inconsistent settings
     ├── InvalidInputError     a request, query or file the caller must fix
-    │   └── UnsupportedFileError
-    ├── NotFoundError         a named thing does not exist
+    │   ├── UnsupportedFileError
+    │   └── PayloadTooLargeError  a request body or file over the configured size
+    ├── AuthenticationError   no API key, or one that is unknown or revoked
+    ├── PermissionDeniedError the key is valid but may not do this (admin routes)
+    ├── NotFoundError         a named thing does not exist (or belongs to another tenant)
+    ├── RateLimitedError      the caller sent too many requests; ``retry_after_s`` says when to retry
     └── BackendUnavailableError  a store or server we depend on cannot be reached
+        ├── OverloadedError   every generator is busy and the queue is full; ``retry_after_s``
+        └── RequestTimeoutError  no answer within the request's time limit
 """
 
 from __future__ import annotations
@@ -22,6 +28,12 @@ class ErrorCode(StrEnum):
     UNSUPPORTED_FILE = "unsupported_file"
     NOT_FOUND = "not_found"
     BACKEND_UNAVAILABLE = "backend_unavailable"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    RATE_LIMITED = "rate_limited"
+    OVERLOADED = "overloaded"
+    TIMEOUT = "timeout"
 
 
 class SupportbotError(Exception):
@@ -52,3 +64,35 @@ class NotFoundError(SupportbotError):
 
 class BackendUnavailableError(SupportbotError):
     code = ErrorCode.BACKEND_UNAVAILABLE
+
+
+class PayloadTooLargeError(InvalidInputError):
+    code = ErrorCode.PAYLOAD_TOO_LARGE
+
+
+class AuthenticationError(SupportbotError):
+    code = ErrorCode.UNAUTHORIZED
+
+
+class PermissionDeniedError(SupportbotError):
+    code = ErrorCode.FORBIDDEN
+
+
+class RateLimitedError(SupportbotError):
+    code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class OverloadedError(BackendUnavailableError):
+    code = ErrorCode.OVERLOADED
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class RequestTimeoutError(BackendUnavailableError):
+    code = ErrorCode.TIMEOUT

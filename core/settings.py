@@ -54,7 +54,9 @@ class RetrievalSettings(BaseModel):
     rrf_k: int = Field(default=60, ge=1)
     bm25_k1: float = Field(default=1.2, ge=0)
     bm25_b: float = Field(default=0.75, ge=0, le=1)
-    rerank: bool = False
+    rerank: bool = Field(default=False, description="rerank the fused candidates by their best sentence (MiniLM)")
+    rerank_weight: float = Field(default=0.5, ge=0)
+    rerank_candidates: int = Field(default=10, ge=1, le=200, description="fused candidates the reranker reorders")
     max_query_chars: int = Field(default=2000, ge=1)
 
     @model_validator(mode="after")
@@ -123,9 +125,29 @@ class AnswerSettings(BaseModel):
 
 
 class DatabaseSettings(BaseModel):
-    """SQLModel database; empty ``url`` means SQLite in ``data_dir``."""
+    """SQLModel database; empty ``url`` means SQLite in ``data_dir``. ``postgresql://`` URLs use psycopg 3."""
 
     url: SecretStr | None = None
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0, description="how long SQLite waits for a lock")
+    pool_size: int = Field(default=5, ge=1, le=100, description="PostgreSQL connections kept open")
+
+
+class ApiSettings(BaseModel):
+    """The HTTP API (``supportbot serve``) and its limits."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="largest JSON request body")
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024,
+                                  description="largest multipart body of POST /v1/documents")
+    rate_limit_per_minute: float = Field(default=120.0, gt=0, description="sustained requests per API key")
+    rate_limit_burst: int = Field(default=30, ge=1, description="requests a key may make at once before waiting")
+    generator_concurrency: int = Field(default=2, ge=1, le=64, description="answers generated at the same time")
+    generator_queue: int = Field(default=16, ge=0, le=10_000,
+                                 description="answers that may wait for a free generator; more are refused (503)")
+    request_timeout_s: float = Field(default=120.0, gt=0,
+                                     description="time a chat request may take, waiting in the queue included")
+    retry_after_s: int = Field(default=2, ge=1, description="Retry-After sent with 503 when the queue is full")
 
 
 class Settings(BaseSettings):
@@ -143,6 +165,7 @@ class Settings(BaseSettings):
     chunking: ChunkingSettings = ChunkingSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     database: DatabaseSettings = DatabaseSettings()
+    api: ApiSettings = ApiSettings()
     generator: GeneratorSettings = GeneratorSettings()
     answer: AnswerSettings = AnswerSettings()
 

@@ -15,6 +15,7 @@ from knowledge.components.memory_bm25_retriever import MemoryBM25Retriever
 from knowledge.components.memory_embedding_retriever import MemoryEmbeddingRetriever
 from knowledge.components.query_embedder import QueryEmbedder
 from knowledge.components.score_fusion import ScoreFusion
+from knowledge.components.sentence_reranker import SentenceReranker
 from knowledge.persistent_store import PersistentDocumentStore
 
 RetrievalMode = Literal["hybrid", "bm25", "dense"]
@@ -35,8 +36,9 @@ def _retrievers(settings: Settings, store: DocumentStore) -> tuple[Any, Any]:
 
 
 def build_retrieval_pipeline(settings: Settings, store: DocumentStore, mode: RetrievalMode = "hybrid") -> Pipeline:
-    """``query`` -> (``bm25``, ``query_embedder`` -> ``dense``) -> ``fusion``. With ``mode`` bm25 or
-    dense only that branch is built; the last component's ``documents`` is the ranking."""
+    """``query`` -> (``bm25``, ``query_embedder`` -> ``dense``) -> ``fusion`` [-> ``reranker`` when
+    ``retrieval.rerank``]. With ``mode`` bm25 or dense only that branch is built; the last
+    component's ``documents`` is the ranking."""
     bm25, dense = _retrievers(settings, store)
     pipeline = Pipeline()
     if mode in ("hybrid", "bm25"):
@@ -53,6 +55,12 @@ def build_retrieval_pipeline(settings: Settings, store: DocumentStore, mode: Ret
                                                      top_k=retrieval.top_k))
         pipeline.connect("bm25.documents", "fusion.bm25_documents")
         pipeline.connect("dense.documents", "fusion.dense_documents")
+        if retrieval.rerank:
+            pipeline.add_component("reranker", SentenceReranker(settings.embedding.model_path, weight=retrieval.rerank_weight,
+                                                                top_k=retrieval.top_k,
+                                                                max_seq_length=settings.embedding.max_seq_length))
+            pipeline.connect("fusion.documents", "reranker.documents")
+            pipeline.connect("query_embedder.embedding", "reranker.query_embedding")
     return pipeline
 
 
@@ -118,10 +126,14 @@ class KnowledgeSearch:
         if self.mode in ("hybrid", "dense"):
             data["query_embedder"] = {"text": request.query}
             data["dense"] = {"filters": filters}
+        reranking = self.mode == "hybrid" and self.settings.retrieval.rerank
         if self.mode == "hybrid":
-            data["fusion"] = {"top_k": request.top_k}
+            candidates = max(request.top_k, self.settings.retrieval.rerank_candidates) if reranking else request.top_k
+            data["fusion"] = {"top_k": candidates}
+            if reranking:
+                data["reranker"] = {"top_k": request.top_k}
         else:
             data[self.mode] = {**data[self.mode], "top_k": request.top_k}
         result = self.pipeline.run(data)
-        last = "fusion" if self.mode == "hybrid" else self.mode
+        last = "reranker" if reranking else "fusion" if self.mode == "hybrid" else self.mode
         return list(result[last]["documents"])

@@ -1,0 +1,86 @@
+"""``create_app()``: the HTTP API. Nothing happens at import time; the lifespan migrates the
+database, opens the document store and loads the answer service once per process.
+
+Usage::
+
+    app = create_app(Settings())                      # what `supportbot serve` runs
+    app = create_app(settings, answer_service=service)  # tests: a service over their own store
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from anyio import to_thread
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from api.answer_runner import AnswerGate
+from api.errors import install_error_handlers
+from api.limits import BodySizeLimit, RateLimiter
+from api.metrics import Metrics, MetricsMiddleware
+from api.routes import admin, chat, conversations, feedback, health, knowledge
+from api.state import AppState
+from bot.answer_service import AnswerService
+from core.db.engine import build_engine
+from core.db.migrate import upgrade
+from core.settings import Settings, get_settings
+
+API_VERSION = "1.0.0"
+
+
+def build_state(settings: Settings, metrics: Metrics, *, answer_service: AnswerService | None = None,
+                engine: Engine | None = None) -> AppState:
+    """Everything the requests share: migrated database, store, warmed-up answer service, limits."""
+    from knowledge.document_store import build_document_store
+    from knowledge.generation.factory import build_generator
+    from knowledge.retrieval import KnowledgeSearch
+
+    engine = engine or build_engine(settings)
+    upgrade(engine)
+    if answer_service is None:
+        search = KnowledgeSearch(settings, build_document_store(settings))
+        answer_service = AnswerService(settings, search, build_generator(settings))
+    answer_service.warm_up()
+    api = settings.api
+    gate = AnswerGate(concurrency=api.generator_concurrency, queue_size=api.generator_queue,
+                      retry_after_s=api.retry_after_s, on_change=metrics.in_flight.set)
+    return AppState(settings=settings, engine=engine, store=answer_service.pipeline.search.store,
+                    service=answer_service, gate=gate,
+                    limiter=RateLimiter(per_minute=api.rate_limit_per_minute, burst=api.rate_limit_burst),
+                    metrics=metrics)
+
+
+def create_app(settings: Settings | None = None, *, answer_service: AnswerService | None = None,
+               engine: Engine | None = None) -> FastAPI:
+    """The API app. ``answer_service`` and ``engine`` replace what the settings would build (the
+    service's store is the one documents are uploaded to and listed from)."""
+    settings = settings or get_settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await to_thread.run_sync(
+            lambda: build_state(settings, metrics, answer_service=answer_service, engine=engine))
+        app.state.supportbot = state
+        try:
+            yield
+        finally:
+            state.gate.shutdown()
+            if engine is None:
+                state.engine.dispose()
+
+    app = FastAPI(title="supportbot", version=API_VERSION, lifespan=lifespan,
+                  description="Grounded support answers with citations, conversations, feedback and knowledge admin.")
+    install_error_handlers(app)
+    for router in (chat.router, conversations.router, feedback.router, knowledge.router, admin.router, health.router):
+        app.include_router(router)
+    api = settings.api
+
+    def body_limit(path: str) -> int:
+        return api.max_upload_bytes if path.startswith("/v1/documents") else api.max_body_bytes
+
+    app.add_middleware(BodySizeLimit, limit_for=body_limit)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

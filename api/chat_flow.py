@@ -1,0 +1,157 @@
+"""One chat request, from admission to its turn record.
+
+Order: validate the question -> take a place in the answer gate (503 when full) -> find or create
+the conversation and write the turn ``pending`` -> generate on a worker -> record the turn
+``answered``, ``failed`` or ``cancelled``. Nothing is stored for a request refused before the turn
+is written; a request accepted after it ends with exactly one finished turn, whether the answer
+succeeds, fails, times out or the client goes away.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from anyio import to_thread
+
+from api.answer_runner import AnswerRun
+from api.schemas import ChatRequest, ChatResponse, public_citations
+from api.state import AppState
+from core.db.engine import open_session
+from core.db.queries import conversations, turns
+from core.db.tables import TurnStatus
+from core.errors import SupportbotError
+from core.schemas import Answer, ChatTurn
+from knowledge.answering import AnswerEvent
+from knowledge.retrieval import metadata_filters
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    conversation_id: uuid.UUID
+    turn_id: uuid.UUID
+    history: list[ChatTurn]
+
+
+class ChatTurnRun:
+    """A started chat turn. Read :meth:`events` to the end; call :meth:`abandon` when the caller
+    leaves early (it is a no-op once the turn is finished)."""
+
+    def __init__(self, state: AppState, tenant_id: str, prepared: _Prepared, run: AnswerRun) -> None:
+        self.state = state
+        self.tenant_id = tenant_id
+        self.conversation_id = prepared.conversation_id
+        self.turn_id = prepared.turn_id
+        self._run = run
+        self._finished = False
+
+    async def events(self) -> AsyncIterator[AnswerEvent]:
+        """Token events, then the final answer event, after the turn is recorded as answered.
+
+        :raises RequestTimeoutError: the deadline passed (the turn is recorded as failed).
+        """
+        answer: Answer | None = None
+        try:
+            async for event in self._run.events():
+                if event.kind == "answer":
+                    answer = event.answer
+                else:
+                    yield event
+            if answer is None:
+                raise RuntimeError("the answer service ended without an answer")
+        except SupportbotError as exc:
+            await self._end(TurnStatus.FAILED, f"{exc.code}: {exc.message}")
+            raise
+        except Exception as exc:
+            await self._end(TurnStatus.FAILED, f"{type(exc).__name__}: {exc}")
+            raise
+        await self._answered(answer)
+        yield AnswerEvent("answer", answer=answer)
+
+    def response(self, answer: Answer) -> ChatResponse:
+        return ChatResponse.build(turn_id=self.turn_id, conversation_id=self.conversation_id, answer=answer)
+
+    async def abandon(self, reason: str = "the client went away before the answer was complete") -> None:
+        if self._finished:
+            return
+        self._run.cancel()
+        await self._end(TurnStatus.CANCELLED, reason)
+
+    async def _answered(self, answer: Answer) -> None:
+        tokens = self._run.generated_tokens
+
+        def write() -> None:
+            with open_session(self.state.engine) as session:
+                turns.answer_turn(session, tenant_id=self.tenant_id, turn_id=self.turn_id, answer=answer,
+                                  generated_tokens=tokens,
+                                  citations=[c.model_dump() for c in public_citations(answer.citations)])
+
+        self._finished = True
+        with anyio.CancelScope(shield=True):
+            await to_thread.run_sync(write)
+        self.state.metrics.record_answer(answer, tokens)
+
+    async def _end(self, status: TurnStatus, reason: str) -> None:
+        if self._finished:
+            return
+        self._finished = True
+
+        def write() -> None:
+            with open_session(self.state.engine) as session:
+                turns.end_turn(session, tenant_id=self.tenant_id, turn_id=self.turn_id, status=status, error=reason)
+
+        # Shielded: this also runs while the request is being cancelled (client disconnect).
+        with anyio.CancelScope(shield=True):
+            await to_thread.run_sync(write)
+        self.state.metrics.turns.labels(status.value).inc()
+
+
+async def start_chat(state: AppState, *, tenant_id: str, request: ChatRequest) -> ChatTurnRun:
+    """Admit the request and write its pending turn.
+
+    :raises InvalidInputError: empty or oversized message (nothing stored).
+    :raises OverloadedError: the answer queue is full (nothing stored).
+    :raises NotFoundError: ``conversation_id`` is not one of the tenant's (nothing stored).
+    """
+    service = state.service
+    question = service.validate(request.message)
+    ticket = state.gate.admit()
+    try:
+        prepared = await to_thread.run_sync(_prepare, state, tenant_id, request, question)
+    except BaseException:
+        ticket.release()
+        raise
+    filters: dict[str, Any] | None = metadata_filters(
+        tenant=tenant_id, **(request.filters.model_dump() if request.filters else {}))
+
+    def produce() -> Any:
+        return service.stream(question, prepared.history, filters)
+
+    run = AnswerRun(state.gate, ticket, produce=produce, count_tokens=state.generator.count_tokens,
+                    timeout_s=state.settings.api.request_timeout_s)
+    chat = ChatTurnRun(state, tenant_id, prepared, run)
+    try:
+        run.start()
+    except RuntimeError:
+        await chat.abandon("the server is shutting down")
+        raise
+    return chat
+
+
+def _prepare(state: AppState, tenant_id: str, request: ChatRequest, question: str) -> _Prepared:
+    with open_session(state.engine) as session:
+        if request.conversation_id is None:
+            conversation = conversations.create_conversation(session, tenant_id=tenant_id, channel=request.channel,
+                                                             user_id=request.user_id)
+            history: list[ChatTurn] = []
+        else:
+            conversation = conversations.get_conversation(session, tenant_id=tenant_id,
+                                                          conversation_id=request.conversation_id)
+            history = conversations.conversation_history(
+                session, tenant_id=tenant_id, conversation_id=conversation.id,
+                max_messages=state.settings.answer.history_turns)
+        turn = turns.start_turn(session, tenant_id=tenant_id, conversation_id=conversation.id, question=question)
+        return _Prepared(conversation_id=conversation.id, turn_id=turn.id, history=history)

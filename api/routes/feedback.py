@@ -1,0 +1,21 @@
+"""``POST /v1/feedback``: thumbs up/down, a comment, an agent's correction, resolved or not."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import PrincipalDep, SessionDep, StateDep
+from api.errors import AUTHENTICATED, documented
+from api.schemas import FeedbackOut, FeedbackRequest
+from core.db.queries.feedback import save_feedback
+
+router = APIRouter(prefix="/v1", tags=["feedback"])
+
+
+@router.post("/feedback", summary="rate one of the tenant's answered turns (posting again replaces it)",
+             responses=documented(*AUTHENTICATED, 404))
+def post_feedback(body: FeedbackRequest, principal: PrincipalDep, session: SessionDep, state: StateDep) -> FeedbackOut:
+    row = save_feedback(session, tenant_id=principal.tenant_id, turn_id=body.turn_id, rating=body.rating,
+                        comment=body.comment, corrected_answer=body.corrected_answer, resolved=body.resolved)
+    state.metrics.feedback.labels(body.rating).inc()
+    return FeedbackOut.model_validate(row.model_dump())

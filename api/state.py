@@ -1,0 +1,38 @@
+"""What the app builds once at start (in its lifespan) and every request shares."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from haystack.document_stores.types import DocumentStore
+from sqlalchemy import Engine
+
+from api.answer_runner import AnswerGate
+from api.limits import RateLimiter
+from api.metrics import Metrics
+from bot.answer_service import AnswerService
+from core.settings import Settings
+from knowledge.generation.base import ChatGenerator
+from knowledge.retrieval import KnowledgeSearch
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: Engine
+    store: DocumentStore
+    service: AnswerService
+    gate: AnswerGate
+    limiter: RateLimiter
+    metrics: Metrics
+    index_lock: threading.Lock = field(default_factory=threading.Lock)
+    """Held while documents are written to or deleted from the store."""
+
+    @property
+    def search(self) -> KnowledgeSearch:
+        return self.service.pipeline.search
+
+    @property
+    def generator(self) -> ChatGenerator:
+        return self.service.pipeline.generator

@@ -1,0 +1,94 @@
+"""Turns. A turn is written ``pending`` before its answer is computed and leaves ``pending`` exactly
+once: the finishing updates only match a pending turn, so a late second finish changes nothing."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
+
+from core.db.tables import Conversation, Turn, TurnStatus
+from core.db.types import utc_now
+from core.errors import NotFoundError
+from core.schemas import Answer
+
+
+def start_turn(session: Session, *, tenant_id: str, conversation_id: uuid.UUID, question: str) -> Turn:
+    turn = Turn(tenant_id=tenant_id, conversation_id=conversation_id, question=question)
+    session.add(turn)
+    session.commit()
+    return turn
+
+
+def answer_turn(session: Session, *, tenant_id: str, turn_id: uuid.UUID, answer: Answer,
+                generated_tokens: int | None = None, citations: list[dict[str, object]] | None = None) -> bool:
+    """Record the answer; an abstention marks the conversation as handed off.
+
+    :returns: False when the turn was no longer pending (already finished), True otherwise.
+    """
+    now = utc_now()
+    values = {
+        "status": TurnStatus.ANSWERED.value, "finished_at": now, "answer": answer.text,
+        "standalone_query": answer.standalone_query,
+        "retrieved": [chunk.model_dump() for chunk in answer.retrieved],
+        "citations": citations if citations is not None else [c.model_dump() for c in answer.citations],
+        "generator": answer.generator, "adapter_version": answer.adapter_version,
+        "latencies": answer.timings.model_dump(), "grounded": answer.grounded, "abstained": answer.abstained,
+        "handoff_reason": answer.handoff_reason, "fallback_reason": answer.fallback_reason,
+        "generated_tokens": generated_tokens,
+    }
+    changed = _finish(session, tenant_id=tenant_id, turn_id=turn_id, values=values)
+    if changed:
+        conversation_values: dict[str, object] = {"updated_at": now}
+        if answer.abstained:
+            conversation_values["handoff"] = True
+        session.execute(update(Conversation)
+                        .where(col(Conversation.tenant_id) == tenant_id,
+                               col(Conversation.id) == select(Turn.conversation_id).where(Turn.id == turn_id)
+                               .scalar_subquery())
+                        .values(conversation_values))
+    session.commit()
+    return changed
+
+
+def end_turn(session: Session, *, tenant_id: str, turn_id: uuid.UUID, status: TurnStatus, error: str) -> bool:
+    """Mark a pending turn ``failed`` or ``cancelled`` with the reason.
+
+    :returns: False when the turn was no longer pending.
+    """
+    if status not in (TurnStatus.FAILED, TurnStatus.CANCELLED):
+        raise ValueError(f"end_turn takes failed or cancelled, not {status}")
+    changed = _finish(session, tenant_id=tenant_id, turn_id=turn_id,
+                      values={"status": status.value, "error": error[:4000], "finished_at": utc_now()})
+    session.commit()
+    return changed
+
+
+def _finish(session: Session, *, tenant_id: str, turn_id: uuid.UUID, values: dict[str, object]) -> bool:
+    result = session.execute(update(Turn)
+                             .where(col(Turn.id) == turn_id, col(Turn.tenant_id) == tenant_id,
+                                    col(Turn.status) == TurnStatus.PENDING.value)
+                             .values(values))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def get_turn(session: Session, *, tenant_id: str, turn_id: uuid.UUID) -> Turn:
+    """:raises NotFoundError: no such turn in this tenant (another tenant's looks the same)."""
+    turn = session.exec(select(Turn).where(Turn.id == turn_id, Turn.tenant_id == tenant_id)).first()
+    if turn is None:
+        raise NotFoundError(f"no turn {turn_id}")
+    return turn
+
+
+def list_turns(session: Session, *, tenant_id: str, conversation_id: uuid.UUID) -> list[Turn]:
+    statement = (select(Turn).where(Turn.tenant_id == tenant_id, Turn.conversation_id == conversation_id)
+                 .order_by(col(Turn.created_at), col(Turn.id)))
+    return list(session.exec(statement))
+
+
+def count_turns(session: Session, *, tenant_id: str, status: TurnStatus | None = None) -> int:
+    statement = select(func.count()).select_from(Turn).where(Turn.tenant_id == tenant_id)
+    if status is not None:
+        statement = statement.where(Turn.status == status.value)
+    return int(session.exec(statement).one())

@@ -1,0 +1,106 @@
+"""API test fixtures: the sample manuals indexed once per session (tenant ``acme``), copied into
+each app's own data directory; apps with the real answer service and the extractive generator, or
+with a generator double given through ``create_app(answer_service=...)``."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from api.app import create_app
+from api.state import AppState
+from bot.answer_service import AnswerService
+from core.db.engine import open_session
+from core.db.queries.api_keys import create_api_key
+from core.db.queries.tenants import create_tenant
+from core.settings import Settings
+from knowledge.document_store import build_document_store
+from knowledge.generation.base import ChatGenerator
+from knowledge.indexing import Indexer, SourceMeta
+from knowledge.retrieval import KnowledgeSearch
+from tests.conftest import SAMPLES
+from tests.postgres import temporary_schema
+
+RESET_QUESTION = "How do I factory reset the Nimbus R7 router?"
+
+
+@pytest.fixture(scope="session")
+def indexed_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory whose index holds the sample manuals of tenant ``acme``."""
+    data_dir = tmp_path_factory.mktemp("template") / "data"
+    settings = Settings(data_dir=data_dir)
+    store = build_document_store(settings)
+    indexer = Indexer(settings, store)
+    for product in ("nimbus-r7", "lumen-brew3"):
+        summary = indexer.ingest([str(SAMPLES / product)], SourceMeta(tenant="acme", product=product))
+        assert not summary.failed, summary.failed
+    return data_dir
+
+
+@dataclass
+class Api:
+    """A running app with tenants ``acme`` (the sample manuals) and ``globex`` (no documents)."""
+
+    client: TestClient
+    app: FastAPI
+    keys: dict[str, str]
+
+    @property
+    def state(self) -> AppState:
+        state: AppState = self.app.state.supportbot
+        return state
+
+    def headers(self, who: str = "acme", **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[who]}", **extra}
+
+    def new_key(self, tenant: str, *, admin: bool = False) -> str:
+        with open_session(self.state.engine) as session:
+            return create_api_key(session, tenant_id=tenant, admin=admin)[1]
+
+
+MakeApi = Callable[..., Api]
+
+
+@pytest.fixture
+def make_api(indexed_template: Path, tmp_path: Path) -> Iterator[MakeApi]:
+    """``make_api(double=None, database="sqlite", **settings)``: an app over a private copy of the
+    indexed manuals. Settings keys are nested dicts, e.g. ``api={"rate_limit_burst": 2}``."""
+    stack = ExitStack()
+    counter = iter(range(1000))
+
+    def make(double: ChatGenerator | None = None, database: str = "sqlite", **overrides: Any) -> Api:
+        data_dir = tmp_path / f"app{next(counter)}"
+        shutil.copytree(indexed_template, data_dir)
+        fields: dict[str, Any] = {"data_dir": data_dir, "generator": {"backend": "extractive"}, **overrides}
+        if database == "postgresql":
+            fields["database"] = {"url": SecretStr(stack.enter_context(temporary_schema()))}
+        settings = Settings(**fields)
+        service = None
+        if double is not None:
+            service = AnswerService(settings, KnowledgeSearch(settings, build_document_store(settings)), double)
+        app = create_app(settings, answer_service=service)
+        client = stack.enter_context(TestClient(app, raise_server_exceptions=False))
+        api = Api(client=client, app=app, keys={})
+        with open_session(api.state.engine) as session:
+            create_tenant(session, tenant_id="acme")
+            create_tenant(session, tenant_id="globex")
+        api.keys = {"acme": api.new_key("acme"), "globex": api.new_key("globex"),
+                    "acme-admin": api.new_key("acme", admin=True)}
+        return api
+
+    yield make
+    stack.close()
+
+
+@pytest.fixture
+def api(make_api: MakeApi) -> Api:
+    return make_api()
