@@ -148,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")  # self-hosted: no usage data leaves the machine
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args, get_settings()))
