@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets up, indexes the bundled sample manuals into the embedded store and answers a question
-# with cited sections (title, heading path, page, source).
+# Sets up, indexes the bundled sample manuals into the embedded store, answers two questions with
+# cited sections (title, heading path, page, source), then serves the HTTP API on 127.0.0.1:8000
+# with a fresh API key for the default tenant.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -8,6 +9,14 @@ bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false HAYSTACK_TELEMETRY_ENABLED=False
 supportbot ingest knowledge/samples --product demo --progress
 supportbot search "How do I factory reset the router?" --top-k 3
-supportbot search "What does error E07 mean on the coffee machine?" --top-k 3
 supportbot ask "How do I descale the coffee machine?" --generator extractive
 supportbot ask "How long do I hold the reset button to factory reset the router?" --stream
+supportbot db upgrade
+if ! supportbot tenants list | cut -f1 | grep -qx default; then
+  supportbot tenants create default --name "Sample manuals"
+fi
+KEY=$(supportbot keys create --tenant default --name quickstart)
+echo "API key for tenant 'default' (shown once): $KEY"
+echo "try: curl -s -H \"Authorization: Bearer $KEY\" -H 'Content-Type: application/json' \\"
+echo "       -d '{\"message\": \"How do I factory reset the router?\", \"channel\": \"web\"}' http://127.0.0.1:8000/v1/chat"
+exec supportbot serve --host 127.0.0.1 --port 8000
