@@ -36,6 +36,11 @@ logger = logging.getLogger(__name__)
 THREAD_NAME = "supportbot-local-generation"
 
 
+DECODING: dict[str, Any] = {"repetition_penalty": 1.15, "no_repeat_ngram_size": 4}
+"""Small models loop on headings and list markers; a mild repetition penalty and a ban on repeated
+4-grams stop that without changing short factual answers."""
+
+
 def adapter_name(adapter_dir: Path) -> str:
     """The version an adapter is known by: ``version`` from its ``manifest.json`` (written by the
     training registry), else the directory name.
@@ -255,10 +260,7 @@ class LocalGenerator:
                     {"do_sample": True, "temperature": request.temperature} if request.temperature > 0
                     else {"do_sample": False}
                 )
-                # Small models loop on headings and list markers; a mild repetition penalty and a ban
-                # on repeated 4-grams stop that without changing short factual answers.
-                self._model.generate(**inputs, max_new_tokens=max_new_tokens, streamer=streamer,
-                                     repetition_penalty=1.15, no_repeat_ngram_size=4,
+                self._model.generate(**inputs, max_new_tokens=max_new_tokens, streamer=streamer, **DECODING,
                                      stopping_criteria=StoppingCriteriaList([_Cancellation(run)]),
                                      pad_token_id=self.loaded.tokenizer.eos_token_id, **sampling)
         except Exception as error:  # noqa: BLE001  (handed to the caller's thread, which raises it)

@@ -26,7 +26,14 @@ from knowledge.generation.base import (
     Message,
     generate_text,
 )
-from knowledge.generation.local import THREAD_NAME, LocalGenerator, _StopScanner, adapter_name, local_generator_for
+from knowledge.generation.local import (
+    DECODING,
+    THREAD_NAME,
+    LocalGenerator,
+    _StopScanner,
+    adapter_name,
+    local_generator_for,
+)
 from knowledge.generation.smollm2 import CACHE_NAME, cache_dir_for, gguf_path, load_base_model
 
 QUESTION = GenerationRequest(
@@ -179,7 +186,7 @@ def test_streamed_pieces_add_up_to_the_plain_generation(generator: LocalGenerato
         [{"role": m.role, "content": m.content} for m in QUESTION.messages],
         add_generation_prompt=True, return_tensors="pt", return_dict=True)
     with torch.inference_mode():
-        output = loaded.model.generate(**inputs, max_new_tokens=QUESTION.max_new_tokens, do_sample=False)
+        output = loaded.model.generate(**inputs, max_new_tokens=QUESTION.max_new_tokens, do_sample=False, **DECODING)
     reply = loaded.tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
     assert "".join(pieces) == reply
 
