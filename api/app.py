@@ -14,13 +14,14 @@ from contextlib import asynccontextmanager
 
 from anyio import to_thread
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import Engine
 
 from api.answer_runner import AnswerGate
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit, RateLimiter
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import admin, chat, conversations, feedback, health, knowledge
+from api.routes import admin, assist, chat, conversations, feedback, health, knowledge, widget
 from api.state import AppState
 from bot.answer_service import AnswerService
 from core.db.engine import build_engine
@@ -74,7 +75,8 @@ def create_app(settings: Settings | None = None, *, answer_service: AnswerServic
     app = FastAPI(title="supportbot", version=API_VERSION, lifespan=lifespan,
                   description="Grounded support answers with citations, conversations, feedback and knowledge admin.")
     install_error_handlers(app)
-    for router in (chat.router, conversations.router, feedback.router, knowledge.router, admin.router, health.router):
+    for router in (chat.router, conversations.router, feedback.router, assist.router, knowledge.router, admin.router,
+                   health.router, widget.router):
         app.include_router(router)
     api = settings.api
 
@@ -83,4 +85,9 @@ def create_app(settings: Settings | None = None, *, answer_service: AnswerServic
 
     app.add_middleware(BodySizeLimit, limit_for=body_limit)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    # Outermost, so refusals (401, 413, 429) reach the embedding page readable too. Keys are sent in
+    # headers, never cookies: no credentials mode, and `*` lends a page nothing it does not hold.
+    app.add_middleware(CORSMiddleware, allow_origins=api.cors_origins, allow_methods=["GET", "POST", "DELETE"],
+                       allow_headers=["Authorization", "X-API-Key", "Content-Type", "Accept"],
+                       expose_headers=["Retry-After"], max_age=600)
     return app

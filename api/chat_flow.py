@@ -71,6 +71,19 @@ class ChatTurnRun:
         await self._answered(answer)
         yield AnswerEvent("answer", answer=answer)
 
+    async def final_answer(self) -> Answer:
+        """Read the events to the end and return the answer (the turn is abandoned if this is cancelled)."""
+        answer: Answer | None = None
+        try:
+            async for event in self.events():
+                if event.kind == "answer":
+                    answer = event.answer
+        finally:
+            await self.abandon()
+        if answer is None:
+            raise RuntimeError("the chat run ended without an answer")
+        return answer
+
     def response(self, answer: Answer) -> ChatResponse:
         return ChatResponse.build(turn_id=self.turn_id, conversation_id=self.conversation_id, answer=answer)
 
@@ -109,8 +122,10 @@ class ChatTurnRun:
         self.state.metrics.turns.labels(status.value).inc()
 
 
-async def start_chat(state: AppState, *, tenant_id: str, request: ChatRequest) -> ChatTurnRun:
-    """Admit the request and write its pending turn.
+async def start_chat(state: AppState, *, tenant_id: str, request: ChatRequest,
+                     history: list[ChatTurn] | None = None) -> ChatTurnRun:
+    """Admit the request and write its pending turn. ``history`` is given by channels that keep the
+    conversation elsewhere (a helpdesk ticket thread); it replaces the stored one.
 
     :raises InvalidInputError: empty or oversized message (nothing stored).
     :raises OverloadedError: the answer queue is full (nothing stored).
@@ -120,7 +135,7 @@ async def start_chat(state: AppState, *, tenant_id: str, request: ChatRequest) -
     question = service.validate(request.message)
     ticket = state.gate.admit()
     try:
-        prepared = await to_thread.run_sync(_prepare, state, tenant_id, request, question)
+        prepared = await to_thread.run_sync(_prepare, state, tenant_id, request, question, history)
     except BaseException:
         ticket.release()
         raise
@@ -141,7 +156,8 @@ async def start_chat(state: AppState, *, tenant_id: str, request: ChatRequest) -
     return chat
 
 
-def _prepare(state: AppState, tenant_id: str, request: ChatRequest, question: str) -> _Prepared:
+def _prepare(state: AppState, tenant_id: str, request: ChatRequest, question: str,
+             given_history: list[ChatTurn] | None) -> _Prepared:
     with open_session(state.engine) as session:
         if request.conversation_id is None:
             conversation = conversations.create_conversation(session, tenant_id=tenant_id, channel=request.channel,
@@ -153,5 +169,8 @@ def _prepare(state: AppState, tenant_id: str, request: ChatRequest, question: st
             history = conversations.conversation_history(
                 session, tenant_id=tenant_id, conversation_id=conversation.id,
                 max_messages=state.settings.answer.history_turns)
+        if given_history is not None:
+            limit = state.settings.answer.history_turns
+            history = given_history[-limit:] if limit else []
         turn = turns.start_turn(session, tenant_id=tenant_id, conversation_id=conversation.id, question=question)
         return _Prepared(conversation_id=conversation.id, turn_id=turn.id, history=history)

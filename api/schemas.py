@@ -9,6 +9,7 @@ from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import urlparse
 
+from haystack import Document
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.schemas import Answer, Citation, Timings
@@ -159,6 +160,66 @@ class SearchHit(BaseModel):
 
 class SearchResponse(BaseModel):
     results: list[SearchHit]
+
+
+def search_hit(chunk: Document) -> SearchHit:
+    """A retrieved chunk as the API shows it (file sources by name only)."""
+    meta = chunk.meta
+    page = meta.get("page")
+    return SearchHit(chunk_id=chunk.id, score=float(chunk.score or 0.0), title=str(meta.get("title", "")),
+                     heading_path=[str(h) for h in meta.get("heading_path") or []],
+                     page=int(page) if isinstance(page, int | float) else None, url=meta.get("url"),
+                     source=public_source(meta.get("source")), product=meta.get("product"),
+                     version=meta.get("version"), content=chunk.content or "")
+
+
+class HandoffRequest(StrictBody):
+    conversation_id: uuid.UUID | None = Field(default=None, description="the conversation to hand over; omit to "
+                                              "start one already handed to a person")
+    channel: Channel = "web"
+
+
+class HandoffOut(BaseModel):
+    conversation_id: uuid.UUID
+    handoff: bool
+
+
+class AssistMessage(StrictBody):
+    role: Literal["user", "assistant"] = Field(description="user: the customer; assistant: the support team")
+    content: str = Field(max_length=8000)
+
+
+class AssistRequest(StrictBody):
+    subject: str = Field(max_length=500, description="the ticket's subject")
+    body: str = Field(description="the customer's message; subject and body together must fit "
+                      "answer.max_question_chars")
+    history: list[AssistMessage] | None = Field(default=None, max_length=50,
+                                                description="earlier messages of the ticket, oldest first")
+    filters: KnowledgeFilters | None = None
+
+
+class SimilarConversation(BaseModel):
+    conversation_id: uuid.UUID
+    turn_id: uuid.UUID
+    question: str
+    answer: str = Field(description="the agent's corrected answer when there is one, else the bot's")
+    score: float = Field(description="share of the question's terms it shares, 0-1")
+
+
+class AssistResponse(BaseModel):
+    turn_id: uuid.UUID = Field(description="report the reply the agent sends with POST /v1/assist/{turn_id}/sent")
+    conversation_id: uuid.UUID
+    draft: str
+    citations: list[Citation]
+    grounded: bool
+    abstained: bool
+    handoff_reason: str | None = None
+    sources: list[SearchHit] = Field(description="the top passages to read")
+    similar: list[SimilarConversation] = Field(description="past well-received answers to similar questions")
+
+
+class SentReplyRequest(StrictBody):
+    final_text: str = Field(min_length=1, max_length=8000, description="the reply as the agent sent it")
 
 
 class DocumentOut(BaseModel):

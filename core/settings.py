@@ -148,6 +148,10 @@ class ApiSettings(BaseModel):
     request_timeout_s: float = Field(default=120.0, gt=0,
                                      description="time a chat request may take, waiting in the queue included")
     retry_after_s: int = Field(default=2, ge=1, description="Retry-After sent with 503 when the queue is full")
+    cors_origins: list[str] = Field(
+        default_factory=lambda: ["*"],
+        description="origins whose pages may call the API (the web chat widget embedded on customer sites). "
+        "Keys travel in headers, never cookies, so `*` grants no ambient authority; list the sites to narrow it")
 
 
 class Settings(BaseSettings):

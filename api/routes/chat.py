@@ -9,7 +9,6 @@ from api.deps import PrincipalDep, StateDep
 from api.errors import AUTHENTICATED, documented
 from api.event_stream import EventStreamResponse, chat_events
 from api.schemas import ChatRequest, ChatResponse
-from core.schemas import Answer
 
 router = APIRouter(prefix="/v1", tags=["chat"])
 
@@ -25,13 +24,4 @@ async def chat(body: ChatRequest, request: Request, principal: PrincipalDep, sta
     run = await start_chat(state, tenant_id=principal.tenant_id, request=body)
     if "text/event-stream" in request.headers.get("accept", ""):
         return EventStreamResponse(chat_events(run), on_close=run.abandon)
-    answer: Answer | None = None
-    try:
-        async for event in run.events():
-            if event.kind == "answer":
-                answer = event.answer
-    finally:
-        await run.abandon()
-    if answer is None:
-        raise RuntimeError("the chat run ended without an answer")
-    return run.response(answer)
+    return run.response(await run.final_answer())

@@ -1,4 +1,5 @@
-"""``POST /v1/feedback``: thumbs up/down, a comment, an agent's correction, resolved or not."""
+"""``POST /v1/feedback``: thumbs up/down, a comment, an agent's correction, resolved or not; and
+``POST /v1/handoff``: the customer asks for a person."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from fastapi import APIRouter
 
 from api.deps import PrincipalDep, SessionDep, StateDep
 from api.errors import AUTHENTICATED, documented
-from api.schemas import FeedbackOut, FeedbackRequest
+from api.schemas import FeedbackOut, FeedbackRequest, HandoffOut, HandoffRequest
+from core.db.queries.conversations import request_handoff
 from core.db.queries.feedback import save_feedback
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
@@ -19,3 +21,11 @@ def post_feedback(body: FeedbackRequest, principal: PrincipalDep, session: Sessi
                         comment=body.comment, corrected_answer=body.corrected_answer, resolved=body.resolved)
     state.metrics.feedback.labels(body.rating).inc()
     return FeedbackOut.model_validate(row.model_dump())
+
+
+@router.post("/handoff", summary="hand a conversation to a person (a new one when no conversation_id is given)",
+             responses=documented(*AUTHENTICATED, 404))
+def post_handoff(body: HandoffRequest, principal: PrincipalDep, session: SessionDep) -> HandoffOut:
+    conversation = request_handoff(session, tenant_id=principal.tenant_id, conversation_id=body.conversation_id,
+                                   channel=body.channel)
+    return HandoffOut(conversation_id=conversation.id, handoff=conversation.handoff)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, Path, Query, UploadFile, status
 from api.deps import PrincipalDep, SessionDep, StateDep
 from api.document_library import Upload, add_documents, delete_document
 from api.errors import AUTHENTICATED, documented
-from api.schemas import DocumentOut, Page, SearchHit, SearchRequest, SearchResponse, UploadResponse, public_source
+from api.schemas import DocumentOut, Page, SearchRequest, SearchResponse, UploadResponse, search_hit
 from core.db.queries import documents
 from knowledge.retrieval import metadata_filters
 
@@ -21,16 +21,7 @@ def search(body: SearchRequest, principal: PrincipalDep, state: StateDep) -> Sea
     labels = body.filters.model_dump() if body.filters else {}
     filters = metadata_filters(tenant=principal.tenant_id, **labels)
     chunks = state.search.search(body.query, top_k=body.top_k, filters=filters)
-    hits = []
-    for chunk in chunks:
-        meta = chunk.meta
-        page = meta.get("page")
-        hits.append(SearchHit(chunk_id=chunk.id, score=float(chunk.score or 0.0), title=str(meta.get("title", "")),
-                              heading_path=[str(h) for h in meta.get("heading_path") or []],
-                              page=int(page) if isinstance(page, int | float) else None, url=meta.get("url"),
-                              source=public_source(meta.get("source")), product=meta.get("product"),
-                              version=meta.get("version"), content=chunk.content or ""))
-    return SearchResponse(results=hits)
+    return SearchResponse(results=[search_hit(chunk) for chunk in chunks])
 
 
 @router.post("/documents", status_code=status.HTTP_200_OK, summary="upload files to ingest into the tenant's knowledge",

@@ -27,6 +27,7 @@ from knowledge.document_store import build_document_store
 from knowledge.generation.base import ChatGenerator
 from knowledge.indexing import Indexer, SourceMeta
 from knowledge.retrieval import KnowledgeSearch
+from tests.api.live_server import CHROMIUM, CHROMIUM_ARGS, LiveApi, serve_api
 from tests.conftest import SAMPLES
 from tests.postgres import temporary_schema
 
@@ -104,3 +105,40 @@ def make_api(indexed_template: Path, tmp_path: Path) -> Iterator[MakeApi]:
 @pytest.fixture
 def api(make_api: MakeApi) -> Api:
     return make_api()
+
+
+HOSTILE_DOCUMENT = """Zorblax sensor calibration
+
+To calibrate the Zorblax sensor, hold the calibrate button <script>window.__pwned=1</script> for ten seconds.
+If Zorblax sensor calibration fails, <img src=x onerror="window.__pwned=1"> replace the Zorblax sensor battery.
+The Zorblax sensor calibration chart is at <img src="http://evil.example.test/track.png"> and [open the chart](javascript:window.__pwned=1) for the Zorblax sensor.
+"""
+HOSTILE_QUESTION = "How do I calibrate the Zorblax sensor?"
+
+
+@pytest.fixture(scope="session")
+def live_api(indexed_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
+    """The real app on a loopback port (uvicorn in a thread) over the sample manuals plus a hostile
+    document (script tags, event handlers, a javascript: link, an external image) of tenant ``acme``."""
+    data_dir = tmp_path_factory.mktemp("live") / "data"
+    shutil.copytree(indexed_template, data_dir)
+    hostile = data_dir.parent / "zorblax.txt"
+    hostile.write_text(HOSTILE_DOCUMENT, encoding="utf-8")
+    settings = Settings(data_dir=data_dir)
+    summary = Indexer(settings, build_document_store(settings)).ingest(
+        [str(hostile)], SourceMeta(tenant="acme", product="zorblax"))
+    assert not summary.failed, summary.failed
+    with serve_api(data_dir) as live:
+        yield live
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (skipped where either is missing)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, func
 from sqlmodel import Session, col, select
 
 from core.db.tables import Conversation, Feedback, Turn, TurnStatus
+from core.db.types import utc_now
 from core.errors import NotFoundError
 from core.schemas import ChatTurn
 
@@ -44,6 +45,23 @@ def get_conversation(session: Session, *, tenant_id: str, conversation_id: uuid.
     conversation = session.exec(statement).first()
     if conversation is None:
         raise NotFoundError(f"no conversation {conversation_id}")
+    return conversation
+
+
+def request_handoff(session: Session, *, tenant_id: str, conversation_id: uuid.UUID | None, channel: str
+                    ) -> Conversation:
+    """Mark the conversation as handed to a person (a new one when ``conversation_id`` is None).
+
+    :raises NotFoundError: no such conversation in this tenant.
+    """
+    if conversation_id is None:
+        conversation = Conversation(tenant_id=tenant_id, channel=channel)
+    else:
+        conversation = get_conversation(session, tenant_id=tenant_id, conversation_id=conversation_id)
+    conversation.handoff = True
+    conversation.updated_at = utc_now()
+    session.add(conversation)
+    session.commit()
     return conversation
 
 

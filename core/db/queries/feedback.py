@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, or_, select
 
 from core.db.queries.turns import get_turn
-from core.db.tables import Feedback, TurnStatus
+from core.db.tables import Feedback, Turn, TurnStatus
 from core.db.types import utc_now
 from core.errors import InvalidInputError
 
@@ -44,3 +44,31 @@ def feedback_for_turns(session: Session, *, tenant_id: str, turn_ids: list[uuid.
         return {}
     statement = select(Feedback).where(Feedback.tenant_id == tenant_id, col(Feedback.turn_id).in_(turn_ids))
     return {row.turn_id: row for row in session.exec(statement)}
+
+
+def record_sent_reply(session: Session, *, tenant_id: str, turn_id: uuid.UUID, final_text: str) -> Feedback:
+    """Store the reply an agent sent (after editing the drafted answer) as the turn's corrected
+    answer. An earlier rating is kept; without one, an unchanged draft counts as ``up`` and an
+    edited one as ``down``.
+
+    :raises NotFoundError: no such turn in this tenant.
+    :raises InvalidInputError: the turn has no answer.
+    """
+    turn = get_turn(session, tenant_id=tenant_id, turn_id=turn_id)
+    earlier = session.exec(select(Feedback).where(Feedback.turn_id == turn_id, Feedback.tenant_id == tenant_id)).first()
+    unchanged = " ".join(final_text.split()) == " ".join((turn.answer or "").split())
+    rating = earlier.rating if earlier is not None else ("up" if unchanged else "down")
+    return save_feedback(session, tenant_id=tenant_id, turn_id=turn_id, rating=rating,
+                         comment=earlier.comment if earlier else None, corrected_answer=final_text,
+                         resolved=earlier.resolved if earlier else None)
+
+
+def well_received_turns(session: Session, *, tenant_id: str, limit: int = 2000) -> list[tuple[Turn, Feedback]]:
+    """The tenant's answered turns rated up or marked resolved, newest first: the past conversations
+    an agent may learn from."""
+    statement = (select(Turn, Feedback).join(Feedback, col(Feedback.turn_id) == col(Turn.id))
+                 .where(Turn.tenant_id == tenant_id, Feedback.tenant_id == tenant_id,
+                        Turn.status == TurnStatus.ANSWERED.value,
+                        or_(col(Feedback.rating) == "up", col(Feedback.resolved).is_(True)))
+                 .order_by(col(Turn.created_at).desc()).limit(limit))
+    return [(turn, row) for turn, row in session.exec(statement)]
