@@ -16,6 +16,7 @@ from typing import Any
 
 from api.cli_admin import add_admin_commands
 from api.cli_answers import add_answer_commands
+from api.cli_training import add_training_commands
 from core.errors import SupportbotError
 from core.settings import Settings, get_settings
 
@@ -142,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     retrieval.set_defaults(handler=cmd_eval_retrieval)
     add_answer_commands(commands, eval_kinds)
     add_admin_commands(commands)
+    add_training_commands(commands)
     return parser
 
 

@@ -106,6 +106,18 @@ class Feedback(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
 
 
+class TrainingOptOut(SQLModel, table=True):
+    """A user of a tenant who asked that their conversations never become training data. Keyed by
+    the channel's ``user_id`` (the one on :class:`Conversation`), so it covers every conversation of
+    that user, past and future."""
+
+    __tablename__ = "training_opt_out"
+
+    tenant_id: str = Field(foreign_key="tenant.id", ondelete="CASCADE", primary_key=True, max_length=64)
+    user_id: str = Field(primary_key=True, max_length=200)
+    created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+
+
 class DocumentSource(SQLModel, table=True):
     """A file uploaded through the API. ``source`` is its public name within the tenant;
     ``store_key`` is the ``source`` label its chunks carry in the document store."""
