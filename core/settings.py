@@ -72,6 +72,8 @@ class LocalGeneratorSettings(BaseModel):
 
     model_dir: str = ""
     adapter_dir: str = Field(default="", description="a peft LoRA adapter directory to apply, if any")
+    adapter_line: str = Field(default="", description="follow this line of the adapter registry "
+                              "(data_dir/adapters/<line>/current): a promoted adapter is served without a restart")
     threads: int = Field(default=1, ge=0, description="torch intra-op threads (0: torch's default). One thread "
                          "measured faster than two on a shared 2-core machine, and it leaves a core for requests")
     context_window: int = Field(default=2048, ge=256)

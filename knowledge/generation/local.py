@@ -28,6 +28,7 @@ from typing import Any
 
 from core.errors import ConfigError
 from core.settings import Settings
+from knowledge.generation.adapter_pointer import AdapterPointer
 from knowledge.generation.base import GenerationError, GenerationRejected, GenerationRequest, GenerationTimeout
 from knowledge.generation.smollm2 import LoadedModel, cache_dir_for, load_base_model
 
@@ -83,12 +84,13 @@ class LocalGenerator:
     name = "local"
 
     def __init__(self, *, model_dir: str = "", cache_dir: Path, adapter_dir: str = "", threads: int = 0,
-                 context_window: int = 2048, timeout_s: float = 60.0) -> None:
+                 context_window: int = 2048, timeout_s: float = 60.0, adapter_line_dir: Path | None = None) -> None:
         if timeout_s <= 0:
             raise ConfigError("generator.timeout_s must be positive")
         self.model_dir = model_dir
         self.cache_dir = Path(cache_dir)
         self.adapter_dir = adapter_dir
+        self._pointer = AdapterPointer(Path(adapter_line_dir)) if adapter_line_dir else None
         self.threads = threads
         self.timeout_s = timeout_s
         self._context_window = context_window
@@ -105,7 +107,8 @@ class LocalGenerator:
         local = settings.generator.local
         return cls(model_dir=local.model_dir, cache_dir=cache_dir_for(settings.data_dir),
                    adapter_dir=local.adapter_dir, threads=local.threads,
-                   context_window=local.context_window, timeout_s=settings.generator.timeout_s)
+                   context_window=local.context_window, timeout_s=settings.generator.timeout_s,
+                   adapter_line_dir=settings.data_dir / "adapters" / local.adapter_line if local.adapter_line else None)
 
     def warm_up(self) -> None:
         """Load the model (and the configured adapter) once; later calls return at once."""
@@ -142,6 +145,24 @@ class LocalGenerator:
 
     def count_tokens(self, text: str) -> int:
         return len(self.loaded.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def follow_registry(self) -> str | None:
+        """Switch to the registry line's promoted adapter if it changed since the last request.
+
+        :returns: the newly loaded version, or None when nothing changed. A promoted directory that
+            fails to load is logged and the active adapter keeps serving.
+        """
+        if self._pointer is None:
+            return None
+        changed = self._pointer.poll()
+        if changed is None:
+            return None
+        try:
+            return self.load_adapter(changed)
+        except ConfigError as error:
+            logger.error("promoted adapter %s not loaded, keeping %s: %s", changed,
+                         self._adapter_version or "the base model", error.message)
+            return None
 
     def load_adapter(self, adapter_dir: str | Path) -> str:
         """Switch to another LoRA adapter without reloading the base model; the switch waits for
@@ -188,6 +209,7 @@ class LocalGenerator:
         """
         from transformers import TextIteratorStreamer
 
+        self.follow_registry()
         inputs = self._encode(request)  # loads the model first if needed; not counted in the timeout
         run = _Run(deadline=time.monotonic() + self.timeout_s)
         max_new_tokens = min(request.max_new_tokens, self._context_window - inputs["input_ids"].shape[1])
@@ -312,14 +334,17 @@ class _StopScanner:
 
 @lru_cache(maxsize=4)
 def shared_local_generator(model_dir: str, cache_dir: str, adapter_dir: str = "", threads: int = 0,
-                           context_window: int = 2048, timeout_s: float = 60.0) -> LocalGenerator:
+                           context_window: int = 2048, timeout_s: float = 60.0, adapter_line_dir: str = ""
+                           ) -> LocalGenerator:
     """One generator per configuration and process, so the model is loaded once."""
     return LocalGenerator(model_dir=model_dir, cache_dir=Path(cache_dir), adapter_dir=adapter_dir,
-                          threads=threads, context_window=context_window, timeout_s=timeout_s)
+                          threads=threads, context_window=context_window, timeout_s=timeout_s,
+                          adapter_line_dir=Path(adapter_line_dir) if adapter_line_dir else None)
 
 
 def local_generator_for(settings: Settings) -> LocalGenerator:
     """The process-wide local generator for ``settings``."""
     local = settings.generator.local
+    line_dir = str(settings.data_dir / "adapters" / local.adapter_line) if local.adapter_line else ""
     return shared_local_generator(local.model_dir, str(cache_dir_for(settings.data_dir)), local.adapter_dir,
-                                  local.threads, local.context_window, settings.generator.timeout_s)
+                                  local.threads, local.context_window, settings.generator.timeout_s, line_dir)

@@ -7,6 +7,7 @@ short, so the file runs in about a minute on two cores.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -257,3 +258,45 @@ def test_lora_adapter_changes_the_reply_and_can_be_swapped_at_runtime(
     with pytest.raises(ConfigError, match="not a peft adapter"):
         tuned.load_adapter(tmp_path)
     assert tuned.adapter_version == "v2.0"
+
+
+def _promote(line_dir: Path, version: str) -> None:
+    """What training.registry does: write the version name to a temporary file, rename it over ``current``."""
+    temporary = line_dir / f".current-{version}"
+    temporary.write_text(version + "\n", encoding="utf-8")
+    os.replace(temporary, line_dir / "current")
+
+
+def test_adapter_pointer_reports_each_promotion_once(tmp_path: Path) -> None:
+    from knowledge.generation.adapter_pointer import AdapterPointer
+
+    pointer = AdapterPointer(tmp_path)
+    assert pointer.poll() is None  # no pointer yet: the base model serves
+    _promote(tmp_path, "v1")
+    assert pointer.poll() == tmp_path / "v1"
+    assert pointer.poll() is None
+    _promote(tmp_path, "v2")
+    assert pointer.poll() == tmp_path / "v2"
+    _promote(tmp_path, "v2")  # rewritten with the same version: nothing to reload
+    assert pointer.poll() is None
+
+
+@pytest.mark.slow
+def test_a_promoted_adapter_is_served_without_a_restart(cold_load: ColdLoad, base_reply: str, tmp_path: Path) -> None:
+    line_dir = tmp_path / "adapters" / "default"
+    _write_adapter(cold_load.cache_dir, line_dir / "v1", seed=3)
+    _write_adapter(cold_load.cache_dir, line_dir / "v2", seed=4)
+    serving = LocalGenerator(cache_dir=cold_load.cache_dir, adapter_line_dir=line_dir)
+    assert generate_text(serving, QUESTION) == base_reply and serving.adapter_version is None
+
+    _promote(line_dir, "v1")
+    first = generate_text(serving, QUESTION)
+    assert serving.adapter_version == "v1" and first != base_reply
+
+    _promote(line_dir, "v2")
+    second = generate_text(serving, QUESTION)
+    assert serving.adapter_version == "v2" and second not in (base_reply, first)
+
+    (line_dir / "broken").mkdir()
+    _promote(line_dir, "broken")  # a bad promotion: v2 keeps serving
+    assert generate_text(serving, QUESTION) == second and serving.adapter_version == "v2"
