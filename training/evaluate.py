@@ -1,8 +1,8 @@
 """The evaluation gate: the candidate adapter against the current one and the base model on the
 held-out split, and a promotion decision with its reasons.
 
-The metrics are computed here, not imported from ``knowledge`` (training may import only core):
-ROUGE-L F1 and SQuAD-style token F1 on normalised tokens with citation markers removed, and
+ROUGE-L F1 and SQuAD-style token F1 come from ``core.text_metrics`` (shared with the answer
+evaluation; training may import only core), and
 citation F1 between the ``[n]`` markers of the answer and of the reference (the sources are numbered
 the same way in both, so the marker says which source was used).
 
@@ -19,48 +19,17 @@ Usage::
 from __future__ import annotations
 
 import re
-import string
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.text_metrics import rouge_l, token_f1
+
 METRICS = ("rouge_l", "token_f1", "citation_f1")
 _MARKER = re.compile(r"\[(\d+)\]")
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 Generate = Callable[[list[dict[str, str]]], str]
 """The prompt messages (system, user) → the model's answer."""
-
-
-def normalise(text: str) -> list[str]:
-    text = _MARKER.sub(" ", text).lower().translate(_PUNCTUATION)
-    return _ARTICLES.sub(" ", text).split()
-
-
-def token_f1(prediction: str, reference: str) -> float:
-    predicted, gold = normalise(prediction), normalise(reference)
-    common = sum((Counter(predicted) & Counter(gold)).values())
-    if not predicted or not gold or not common:
-        return float(predicted == gold)
-    precision, recall = common / len(predicted), common / len(gold)
-    return 2 * precision * recall / (precision + recall)
-
-
-def rouge_l(prediction: str, reference: str) -> float:
-    predicted, gold = normalise(prediction), normalise(reference)
-    previous = [0] * (len(gold) + 1)
-    for token in predicted:
-        current = [0]
-        for j, other in enumerate(gold, start=1):
-            current.append(previous[j - 1] + 1 if token == other else max(previous[j], current[j - 1]))
-        previous = current
-    lcs = previous[-1]
-    if not lcs:
-        return 0.0
-    precision, recall = lcs / len(predicted), lcs / len(gold)
-    return 2 * precision * recall / (precision + recall)
 
 
 def citation_f1(prediction: str, reference: str) -> float:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 
-# "[1]", "[1, 3]", "[1][2]"; also the "【1】" and "[^1]" forms small models sometimes produce.
-MARKER = re.compile(r"\s?(?:\[\^?|【)(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)(?:\]|】)")
+from core.text_metrics import CITATION_MARKER as MARKER
 
 
 def marker_numbers(text: str) -> list[int]:

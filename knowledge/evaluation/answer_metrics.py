@@ -3,49 +3,9 @@ sacrebleu, and citation precision against the gold documents."""
 
 from __future__ import annotations
 
-import re
-import string
-from collections import Counter
+from core.text_metrics import normalise, rouge_l, token_f1
 
-from knowledge.citations.markers import strip_markers
-
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCTUATION = str.maketrans("", "", string.punctuation)
-
-
-def normalise(text: str) -> list[str]:
-    """Lower-cased tokens without punctuation, articles and citation markers (SQuAD's normalisation)."""
-    text = strip_markers(text).lower().translate(_PUNCTUATION)
-    return _ARTICLES.sub(" ", text).split()
-
-
-def token_f1(prediction: str, reference: str) -> float:
-    predicted, gold = normalise(prediction), normalise(reference)
-    common = sum((Counter(predicted) & Counter(gold)).values())
-    if not predicted or not gold or not common:
-        return float(predicted == gold)
-    precision, recall = common / len(predicted), common / len(gold)
-    return 2 * precision * recall / (precision + recall)
-
-
-def _lcs_length(a: list[str], b: list[str]) -> int:
-    previous = [0] * (len(b) + 1)
-    for token in a:
-        current = [0]
-        for j, other in enumerate(b, start=1):
-            current.append(previous[j - 1] + 1 if token == other else max(previous[j], current[j - 1]))
-        previous = current
-    return previous[-1]
-
-
-def rouge_l(prediction: str, reference: str) -> float:
-    """ROUGE-L F1 (longest common subsequence of normalised tokens)."""
-    predicted, gold = normalise(prediction), normalise(reference)
-    lcs = _lcs_length(predicted, gold)
-    if not lcs:
-        return 0.0
-    precision, recall = lcs / len(predicted), lcs / len(gold)
-    return 2 * precision * recall / (precision + recall)
+__all__ = ["best_of", "citation_precision", "corpus_bleu", "normalise", "rouge_l", "token_f1"]
 
 
 def best_of(metric: str, prediction: str, references: list[str]) -> float:
