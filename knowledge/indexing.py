@@ -25,6 +25,7 @@ from core.settings import Settings
 from knowledge.components.document_embedder import DocumentEmbedder
 from knowledge.components.section_converter import SectionConverter
 from knowledge.components.section_splitter import SectionSplitter
+from knowledge.encoder import encoder_options
 from knowledge.persistent_store import PersistentDocumentStore
 from knowledge.retrieval import metadata_filters
 from knowledge.sources import LoadedSource, SourceError, SourceRef, discover, load
@@ -38,10 +39,8 @@ def build_indexing_pipeline(settings: Settings, store: DocumentStore, *, progres
     pipeline.add_component("converter", SectionConverter(max_file_bytes=settings.chunking.max_file_bytes))
     pipeline.add_component("splitter", SectionSplitter(max_words=settings.chunking.max_words,
                                                        overlap_sentences=settings.chunking.overlap_sentences))
-    pipeline.add_component("embedder", DocumentEmbedder(model_path=settings.embedding.model_path,
-                                                        batch_size=settings.embedding.batch_size,
-                                                        max_seq_length=settings.embedding.max_seq_length,
-                                                        progress_bar=progress_bar))
+    pipeline.add_component("embedder", DocumentEmbedder(batch_size=settings.embedding.batch_size,
+                                                        progress_bar=progress_bar, **encoder_options(settings)))
     pipeline.add_component("writer", DocumentWriter(document_store=store, policy=DuplicatePolicy.OVERWRITE))
     pipeline.connect("converter.documents", "splitter.documents")
     pipeline.connect("splitter.documents", "embedder.documents")

@@ -16,6 +16,7 @@ from knowledge.components.memory_embedding_retriever import MemoryEmbeddingRetri
 from knowledge.components.query_embedder import QueryEmbedder
 from knowledge.components.score_fusion import ScoreFusion
 from knowledge.components.sentence_reranker import SentenceReranker
+from knowledge.encoder import encoder_options
 from knowledge.persistent_store import PersistentDocumentStore
 
 RetrievalMode = Literal["hybrid", "bm25", "dense"]
@@ -44,8 +45,7 @@ def build_retrieval_pipeline(settings: Settings, store: DocumentStore, mode: Ret
     if mode in ("hybrid", "bm25"):
         pipeline.add_component("bm25", bm25)
     if mode in ("hybrid", "dense"):
-        pipeline.add_component("query_embedder", QueryEmbedder(settings.embedding.model_path,
-                                                               settings.embedding.max_seq_length))
+        pipeline.add_component("query_embedder", QueryEmbedder(**encoder_options(settings)))
         pipeline.add_component("dense", dense)
         pipeline.connect("query_embedder.embedding", "dense.query_embedding")
     if mode == "hybrid":
@@ -56,9 +56,8 @@ def build_retrieval_pipeline(settings: Settings, store: DocumentStore, mode: Ret
         pipeline.connect("bm25.documents", "fusion.bm25_documents")
         pipeline.connect("dense.documents", "fusion.dense_documents")
         if retrieval.rerank:
-            pipeline.add_component("reranker", SentenceReranker(settings.embedding.model_path, weight=retrieval.rerank_weight,
-                                                                top_k=retrieval.top_k,
-                                                                max_seq_length=settings.embedding.max_seq_length))
+            pipeline.add_component("reranker", SentenceReranker(weight=retrieval.rerank_weight, top_k=retrieval.top_k,
+                                                                **encoder_options(settings)))
             pipeline.connect("fusion.documents", "reranker.documents")
             pipeline.connect("query_embedder.embedding", "reranker.query_embedding")
     return pipeline

@@ -29,17 +29,20 @@ class DocumentEmbedder:
 
     Usage::
 
-        embedder = DocumentEmbedder()
+        embedder = DocumentEmbedder(**encoder_options(settings))
         embedder.warm_up()
         embedded = embedder.run(documents=chunks)["documents"]
     """
 
     def __init__(self, model_path: str = "", batch_size: int = 64, max_seq_length: int = 256,
-                 progress_bar: bool = False) -> None:
+                 progress_bar: bool = False, runtime: str = "torch", cache_dir: str = "", threads: int = 0) -> None:
         self.model_path = model_path
         self.batch_size = batch_size
         self.max_seq_length = max_seq_length
         self.progress_bar = progress_bar
+        self.runtime = runtime
+        self.cache_dir = cache_dir
+        self.threads = threads
         self._encoder: SentenceEncoder | None = None
 
     def warm_up(self) -> None:
@@ -48,7 +51,8 @@ class DocumentEmbedder:
     def _ready_encoder(self) -> SentenceEncoder:
         if self._encoder is None:
             self._encoder = shared_encoder(self.model_path, batch_size=self.batch_size,
-                                           max_seq_length=self.max_seq_length)
+                                           max_seq_length=self.max_seq_length, threads=self.threads,
+                                           runtime=self.runtime, cache_dir=self.cache_dir)
             self._encoder.warm_up()
         return self._encoder
 
@@ -66,7 +70,8 @@ class DocumentEmbedder:
 
     def to_dict(self) -> dict[str, Any]:
         return default_to_dict(self, model_path=self.model_path, batch_size=self.batch_size,
-                               max_seq_length=self.max_seq_length, progress_bar=self.progress_bar)
+                               max_seq_length=self.max_seq_length, progress_bar=self.progress_bar,
+                               runtime=self.runtime, cache_dir=self.cache_dir, threads=self.threads)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DocumentEmbedder:

@@ -13,14 +13,18 @@ class QueryEmbedder:
 
     Usage::
 
-        embedder = QueryEmbedder()
+        embedder = QueryEmbedder(**encoder_options(settings))
         embedder.warm_up()
         vector = embedder.run(text="reset the router")["embedding"]
     """
 
-    def __init__(self, model_path: str = "", max_seq_length: int = 256) -> None:
+    def __init__(self, model_path: str = "", max_seq_length: int = 256, runtime: str = "torch", cache_dir: str = "",
+                 threads: int = 0) -> None:
         self.model_path = model_path
         self.max_seq_length = max_seq_length
+        self.runtime = runtime
+        self.cache_dir = cache_dir
+        self.threads = threads
         self._encoder: SentenceEncoder | None = None
 
     def warm_up(self) -> None:
@@ -28,7 +32,8 @@ class QueryEmbedder:
 
     def _ready_encoder(self) -> SentenceEncoder:
         if self._encoder is None:
-            self._encoder = shared_encoder(self.model_path, max_seq_length=self.max_seq_length)
+            self._encoder = shared_encoder(self.model_path, max_seq_length=self.max_seq_length, threads=self.threads,
+                                           runtime=self.runtime, cache_dir=self.cache_dir)
             self._encoder.warm_up()
         return self._encoder
 
@@ -38,7 +43,8 @@ class QueryEmbedder:
         return {"embedding": encoder.encode([text])[0].tolist()}
 
     def to_dict(self) -> dict[str, Any]:
-        return default_to_dict(self, model_path=self.model_path, max_seq_length=self.max_seq_length)
+        return default_to_dict(self, model_path=self.model_path, max_seq_length=self.max_seq_length,
+                               runtime=self.runtime, cache_dir=self.cache_dir, threads=self.threads)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> QueryEmbedder:

@@ -30,7 +30,7 @@ class SentenceReranker:
     """
 
     def __init__(self, model_path: str = "", weight: float = 0.5, top_k: int = 5, max_seq_length: int = 256,
-                 cache_size: int = 20_000) -> None:
+                 cache_size: int = 20_000, runtime: str = "torch", cache_dir: str = "", threads: int = 0) -> None:
         if weight < 0:
             raise ValueError("weight must be non-negative")
         self.model_path = model_path
@@ -38,13 +38,17 @@ class SentenceReranker:
         self.top_k = top_k
         self.max_seq_length = max_seq_length
         self.cache_size = cache_size
+        self.runtime = runtime
+        self.cache_dir = cache_dir
+        self.threads = threads
         self._encoder: SentenceEncoder | None = None
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
     def warm_up(self) -> None:
         if self._encoder is None:
-            self._encoder = shared_encoder(self.model_path, max_seq_length=self.max_seq_length)
+            self._encoder = shared_encoder(self.model_path, max_seq_length=self.max_seq_length, threads=self.threads,
+                                           runtime=self.runtime, cache_dir=self.cache_dir)
             self._encoder.warm_up()
 
     def _sentence_vectors(self, documents: list[Document]) -> list[np.ndarray]:
@@ -83,7 +87,8 @@ class SentenceReranker:
 
     def to_dict(self) -> dict[str, Any]:
         return default_to_dict(self, model_path=self.model_path, weight=self.weight, top_k=self.top_k,
-                               max_seq_length=self.max_seq_length, cache_size=self.cache_size)
+                               max_seq_length=self.max_seq_length, cache_size=self.cache_size,
+                               runtime=self.runtime, cache_dir=self.cache_dir, threads=self.threads)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SentenceReranker:

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from core.settings import Settings
 from knowledge.components.document_embedder import DocumentEmbedder
 from knowledge.components.section_splitter import SectionSplitter
+from knowledge.encoder import encoder_options
 from knowledge.evaluation.dataset import EvalDataset
 from knowledge.evaluation.retrieval_metrics import mrr_at, ndcg_at, percentile, recall_at
 from knowledge.persistent_store import PersistentDocumentStore
@@ -44,8 +45,8 @@ def index_dataset(settings: Settings, dataset: EvalDataset, *, progress_bar: boo
     chunks = SectionSplitter(max_words=settings.chunking.max_words,
                              overlap_sentences=settings.chunking.overlap_sentences).run(
         documents=corpus_documents(dataset))["documents"]
-    embedder = DocumentEmbedder(model_path=settings.embedding.model_path, batch_size=settings.embedding.batch_size,
-                                max_seq_length=settings.embedding.max_seq_length, progress_bar=progress_bar)
+    embedder = DocumentEmbedder(batch_size=settings.embedding.batch_size, progress_bar=progress_bar,
+                                **encoder_options(settings))
     store.write_documents(embedder.run(documents=chunks)["documents"])
     return store
 
