@@ -44,6 +44,7 @@ class Timings(BaseModel):
     prompt_ms: float = 0.0
     generation_ms: float = 0.0
     check_ms: float = 0.0
+    regeneration_ms: float = Field(default=0.0, description="the second generation after an unsupported answer")
     total_ms: float = 0.0
     first_token_ms: float | None = None
 

@@ -20,6 +20,7 @@ from core.settings import Settings
 from knowledge.citations.check import CitationCheck, check_citations
 from knowledge.generation.base import ChatGenerator, GenerationError, GenerationRequest
 from knowledge.generation.extractive import ExtractiveGenerator, rank_sentences
+from knowledge.generation.factory import extractive_generator
 from knowledge.prompting.answer_prompt import ABSTAIN_PHRASE, AnswerPrompt
 from knowledge.retrieval import KnowledgeSearch
 
@@ -79,13 +80,13 @@ class AnswerPipeline:
         self.settings = settings
         self.search = search
         self.generator = generator
-        self.extractive = extractive or ExtractiveGenerator(max_sentences=settings.answer.extractive_sentences,
-                                                            rank_prior=settings.answer.extractive_rank_prior)
+        self.extractive = extractive or extractive_generator(settings)
         self.prompt = AnswerPrompt(settings.answer.prompt_version, few_shot=settings.answer.few_shot)
 
     def warm_up(self) -> None:
         self.search.warm_up()
         self.generator.warm_up()
+        self.extractive.warm_up()
 
     def validate(self, question: str) -> str:
         text = " ".join(question.split())
@@ -173,6 +174,9 @@ class AnswerPipeline:
             return LOW_SUPPORT
         if settings.min_question_coverage and question_coverage(query, chunks) < settings.min_question_coverage:
             return LOW_SUPPORT
+        if settings.min_answer_confidence and self.extractive.confidence(
+                query, [chunk.content or "" for chunk in chunks]) < settings.min_answer_confidence:
+            return LOW_SUPPORT
         return None
 
     def _checked(self, text: str, documents: list[Document], request: GenerationRequest,
@@ -186,9 +190,13 @@ class AnswerPipeline:
             check = check_citations(text, documents, threshold, withheld=self._system_prompt(request))
             timings.check_ms = _ms(stage)
             if not check.supported and self.settings.answer.regenerate_once and self.generator.name != "extractive":
+                stage = time.perf_counter()
                 retry = self._regenerate(request)
+                timings.regeneration_ms = _ms(stage)
                 if retry is not None:
+                    stage = time.perf_counter()
                     check = check_citations(retry, documents, threshold, withheld=self._system_prompt(request))
+                    timings.check_ms += _ms(stage)
             if not check.supported:
                 fallback_reason = "no sentence of the generated answer is supported by the sources"
         if check is None or not check.supported:

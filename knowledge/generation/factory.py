@@ -23,5 +23,14 @@ def build_generator(settings: Settings, name: GeneratorName | None = None) -> Ch
         from knowledge.generation.remote import RemoteGenerator
 
         return RemoteGenerator(settings.generator)
-    return ExtractiveGenerator(max_sentences=settings.answer.extractive_sentences,
-                               rank_prior=settings.answer.extractive_rank_prior)
+    return extractive_generator(settings)
+
+
+def extractive_generator(settings: Settings) -> ExtractiveGenerator:
+    """The extractive generator of the settings (also every generator's fallback)."""
+    from knowledge.encoder import encoder_options, shared_encoder
+
+    answer = settings.answer
+    encoder = shared_encoder(**encoder_options(settings)) if answer.extractive_semantic_weight else None
+    return ExtractiveGenerator(max_sentences=answer.extractive_sentences, rank_prior=answer.extractive_rank_prior,
+                               semantic_weight=answer.extractive_semantic_weight, encoder=encoder)

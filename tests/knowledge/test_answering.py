@@ -21,6 +21,7 @@ from knowledge.citations.markers import marker_numbers, strip_markers, with_mark
 from knowledge.document_store import build_document_store
 from knowledge.generation.base import ChatGenerator, GenerationError, GenerationRequest
 from knowledge.generation.extractive import ExtractiveGenerator
+from knowledge.generation.factory import extractive_generator
 from knowledge.indexing import Indexer, SourceMeta
 from knowledge.prompting.answer_prompt import ABSTAIN_PHRASE
 from knowledge.retrieval import KnowledgeSearch, metadata_filters
@@ -312,6 +313,23 @@ def test_off_topic_question_abstains_without_calling_the_generator(indexed: Inde
     assert answer.abstained and answer.handoff_reason == LOW_SUPPORT and answer.text == ABSTAIN_TEXT
     assert answer.citations == [] and not answer.grounded
     assert answer.retrieved  # retrieval ran; its results were too weak
+
+
+@pytest.mark.slow
+def test_answer_confidence_threshold_abstains_below_the_best_sentence_score(indexed: Indexed) -> None:
+    settings, search, _ = indexed
+    sources = [chunk.content or "" for chunk in search.search(RESET_QUESTION, top_k=settings.answer.sources,
+                                                               filters=ACME)]
+    confidence = extractive_generator(settings).confidence(RESET_QUESTION, sources)
+    assert confidence > 0
+    below = Scripted(quote("for 10 seconds"))
+    answered = pipeline_for(indexed, below, min_answer_confidence=confidence * 0.99).answer(RESET_QUESTION,
+                                                                                            filters=ACME)
+    assert not answered.abstained and below.calls == 1
+    above = Scripted(quote("for 10 seconds"))
+    withheld = pipeline_for(indexed, above, min_answer_confidence=confidence * 1.01).answer(RESET_QUESTION,
+                                                                                            filters=ACME)
+    assert withheld.abstained and withheld.handoff_reason == LOW_SUPPORT and above.calls == 0
 
 
 @pytest.mark.slow

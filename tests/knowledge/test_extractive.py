@@ -167,3 +167,22 @@ def test_table_rows_are_sentences_of_their_own() -> None:
 
 def test_empty_and_punctuation_only_text_has_no_sentences() -> None:
     assert split_sentences("") == [] and split_sentences("\n\n---\n|---|---|\n") == []
+
+
+@pytest.mark.slow
+def test_meaning_breaks_a_tie_that_term_overlap_gets_wrong() -> None:
+    from knowledge.encoder import shared_encoder
+
+    question = "How long does the battery last?"
+    sources = ["How long the battery takes to charge depends on the charger you use.",
+               "The battery lasts about twelve hours on a full charge."]
+    by_terms = ExtractiveGenerator(max_sentences=1).select(question, sources)
+    by_meaning = ExtractiveGenerator(max_sentences=1, semantic_weight=1.5,
+                                     encoder=shared_encoder(runtime="onnx")).select(question, sources)
+    assert [s.source for s in by_terms] == [1]
+    assert [s.source for s in by_meaning] == [2]
+
+
+def test_semantic_weight_without_an_encoder_is_refused() -> None:
+    with pytest.raises(ValueError, match="encoder"):
+        ExtractiveGenerator(semantic_weight=1.0)
