@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from api.cli_actions import add_actions_commands
 from api.cli_admin import add_admin_commands
 from api.cli_answers import add_answer_commands
 from api.cli_training import add_training_commands
@@ -143,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     retrieval.set_defaults(handler=cmd_eval_retrieval)
     add_answer_commands(commands, eval_kinds)
     add_admin_commands(commands)
+    add_actions_commands(commands)
     add_training_commands(commands)
     return parser
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.schemas import Answer, Citation, Timings
 
-Channel = Literal["web", "slack", "teams", "assist", "api"]
+Channel = Literal["web", "slack", "teams", "assist", "api", "rasa"]
 Rating = Literal["up", "down"]
 TurnStatusName = Literal["pending", "answered", "failed", "cancelled"]
 JobStatusName = Literal["queued", "running", "succeeded", "failed"]

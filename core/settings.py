@@ -176,6 +176,23 @@ class ApiSettings(BaseModel):
         "Keys travel in headers, never cookies, so `*` grants no ambient authority; list the sites to narrow it")
 
 
+class RasaSettings(BaseModel):
+    """The Rasa action server (``supportbot actions``): where it listens and how its actions reach
+    the supportbot API (over HTTP, like any other client)."""
+
+    api_url: str = Field(default="http://127.0.0.1:8000", description="base URL of the supportbot API")
+    api_key: SecretStr | None = Field(default=None, description="a tenant API key (`supportbot keys create`)")
+    timeout_s: float = Field(default=60.0, gt=0, description="how long an action waits for the API's answer")
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    handoff_action: str = Field(
+        default="action_supportbot_handoff",
+        description="action scheduled (FollowupAction) when an answer abstains or the API is unreachable; "
+                    "empty: only set the supportbot_handoff slot")
+    feedback_buttons: bool = Field(default=True, description="offer thumbs up/down buttons under each answer")
+    host: str = "127.0.0.1"
+    port: int = Field(default=5055, ge=1, le=65535)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SUPPORTBOT_",
@@ -194,6 +211,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     generator: GeneratorSettings = GeneratorSettings()
     answer: AnswerSettings = AnswerSettings()
+    rasa: RasaSettings = RasaSettings()
 
     def masked(self) -> dict[str, Any]:
         """The effective settings as plain data, secrets shown as ``**********``."""
