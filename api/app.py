@@ -18,6 +18,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import Engine
 
 from api.answer_runner import AnswerGate
+from api.channel_mounts import mount_channels
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit, RateLimiter
 from api.metrics import Metrics, MetricsMiddleware
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, *, answer_service: AnswerServic
     for router in (chat.router, conversations.router, feedback.router, assist.router, knowledge.router, admin.router,
                    health.router, widget.router):
         app.include_router(router)
+    mount_channels(app, settings)
     api = settings.api
 
     def body_limit(path: str) -> int:

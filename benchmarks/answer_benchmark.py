@@ -10,13 +10,14 @@ differences: what extraction, the citation check and the model add to it.
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from report import print_report
 
 from core.settings import Settings
 from knowledge.answering import AnswerPipeline
@@ -125,11 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         "local_load_new_process_s": _restart_load_s(args.data_dir),
         "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
-    if args.json:
-        print(json.dumps(report))
-    else:
-        for key, value in report.items():
-            print(f"{key:36} {json.dumps(value) if isinstance(value, dict) else value}")
+    print_report(report, as_json=args.json)
     return 0
 
 

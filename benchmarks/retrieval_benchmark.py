@@ -7,12 +7,13 @@ query latency per mode as ratios to BM25, reload versus re-index time, resident 
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from report import print_report
 
 from core.settings import Settings
 from knowledge.components.document_embedder import DocumentEmbedder
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     questions = [q.question for q in dataset.questions[: args.queries]]
     latency: dict[str, dict[str, float]] = {}
     for mode in ("bm25", "dense", "hybrid"):
-        search = KnowledgeSearch(settings, reloaded, mode=mode)  # type: ignore[arg-type]
+        search = KnowledgeSearch(settings, reloaded, mode=mode)
         search.warm_up()
         search.search(questions[0])
         samples = []
@@ -80,11 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         "hybrid_p95_over_sum_p95": latency["hybrid"]["p95_ms"] / (base["p95_ms"] + latency["dense"]["p95_ms"]),
         "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
-    if args.json:
-        print(json.dumps(report))
-    else:
-        for key, value in report.items():
-            print(f"{key:26} {json.dumps(value) if isinstance(value, dict) else value}")
+    print_report(report, as_json=args.json)
     return 0
 
 

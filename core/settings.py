@@ -193,6 +193,46 @@ class RasaSettings(BaseModel):
     port: int = Field(default=5055, ge=1, le=65535)
 
 
+class SlackSettings(BaseModel):
+    """The Slack app (Events API over HTTP at ``POST /slack/events``). Mounted only when the signing
+    secret, the bot token and the tenant are all set; one Slack workspace answers for one tenant."""
+
+    signing_secret: SecretStr | None = None
+    bot_token: SecretStr | None = Field(default=None, description="xoxb-... token of the installed app")
+    tenant: str | None = Field(default=None, description="the tenant whose manuals answer this workspace")
+    api_url: str = Field(default="https://slack.com/api/", description="Slack Web API base URL")
+    handoff_channel: str | None = Field(default=None, description="channel id that 'talk to a person' posts to; "
+                                        "without one the button is not offered")
+    handoff_usergroup: str | None = Field(default=None, description="user group id (S...) mentioned in handoff posts")
+    dedup_ttl_s: float = Field(default=3600.0, gt=0, description="how long an event id is remembered, so Slack's "
+                               "retries of one event are answered once")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.signing_secret and self.bot_token and self.tenant)
+
+
+class TeamsSettings(BaseModel):
+    """The Microsoft Teams bot (Bot Framework activities at ``POST /teams/messages``). Mounted only when
+    the app id, its password and the tenant are set. Requests are authenticated as the Bot Connector
+    documents: a JWT from ``issuer``, audience = ``app_id``, keys from the OpenID metadata."""
+
+    app_id: str | None = Field(default=None, description="the Microsoft app id of the bot (the JWT audience)")
+    app_password: SecretStr | None = Field(default=None, description="client secret, for replies to the connector")
+    tenant: str | None = Field(default=None, description="the tenant whose manuals answer in Teams")
+    openid_metadata_url: str = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+    issuer: str = "https://api.botframework.com"
+    token_url: str = "https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token"
+    token_scope: str = "https://api.botframework.com/.default"
+    clock_skew_s: float = Field(default=300.0, ge=0, description="allowed clock difference for exp/nbf")
+    handoff_conversation_id: str | None = Field(default=None, description="Teams conversation that 'talk to a "
+                                                "person' posts to (as well as marking the conversation)")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.app_id and self.app_password and self.tenant)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SUPPORTBOT_",
@@ -212,6 +252,8 @@ class Settings(BaseSettings):
     generator: GeneratorSettings = GeneratorSettings()
     answer: AnswerSettings = AnswerSettings()
     rasa: RasaSettings = RasaSettings()
+    slack: SlackSettings = SlackSettings()
+    teams: TeamsSettings = TeamsSettings()
 
     def masked(self) -> dict[str, Any]:
         """The effective settings as plain data, secrets shown as ``**********``."""

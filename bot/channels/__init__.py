@@ -1,0 +1,2 @@
+"""Chat channels (Slack, Microsoft Teams): each turns its platform's events into questions for the
+shared conversation service and posts the answers back with citations and feedback actions."""
