@@ -5,10 +5,13 @@ the configured generator fails, times out or strays from its sources."""
 from __future__ import annotations
 
 import math
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from knowledge.citations.markers import with_markers
 from knowledge.generation.base import GenerationRequest
@@ -19,8 +22,12 @@ from knowledge.text_analysis import analyse
 if TYPE_CHECKING:
     from knowledge.encoder import SentenceEncoder
 
-SEMANTIC_CANDIDATES = 12
-"""Sentences (best by term overlap) that are also compared with the question by meaning."""
+SEMANTIC_CANDIDATES = 6
+"""Sentences (best by term overlap) that are also compared with the question by meaning; 6 and 12
+gave the same citation precision on both evaluation sets, 4 lost 2.5 points on the manual set."""
+
+SENTENCE_CACHE_SIZE = 4096
+"""Sentence vectors kept (the same sections answer many questions)."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,8 @@ class ExtractiveGenerator:
         self.rank_prior = rank_prior
         self.semantic_weight = semantic_weight
         self.encoder = encoder
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
 
     def warm_up(self) -> None:
         if self.semantic_weight and self.encoder is not None:
@@ -84,11 +93,27 @@ class ExtractiveGenerator:
         if not self.semantic_weight or self.encoder is None or not ranked:
             return ranked
         head = ranked[:SEMANTIC_CANDIDATES]
-        vectors = self.encoder.encode([question, *(s.text for s in head)])
-        cosines = vectors[1:] @ vectors[0]
-        rescored = [replace(s, score=s.score + self.semantic_weight * float(cosine))
+        question_vector = self.encoder.encode([question])[0]
+        cosines = [float(vector @ question_vector) for vector in self._sentence_vectors([s.text for s in head])]
+        rescored = [replace(s, score=s.score + self.semantic_weight * cosine)
                     for s, cosine in zip(head, cosines, strict=True)]
         return sorted(rescored, key=lambda s: (-s.score, s.source, s.position))
+
+    def _sentence_vectors(self, sentences: list[str]) -> list[np.ndarray]:
+        assert self.encoder is not None
+        with self._lock:
+            missing = list(dict.fromkeys(text for text in sentences if text not in self._vectors))
+        if missing:
+            encoded = self.encoder.encode(missing)
+            with self._lock:
+                self._vectors.update(zip(missing, encoded, strict=True))
+                while len(self._vectors) > SENTENCE_CACHE_SIZE:
+                    self._vectors.popitem(last=False)
+        with self._lock:
+            found = [self._vectors.get(text) for text in sentences]
+        # an entry evicted by another thread in between is encoded again
+        return [vector if vector is not None else self.encoder.encode([text])[0]
+                for text, vector in zip(sentences, found, strict=True)]
 
     def _ranked(self, question: str, sources: list[str]) -> list[ScoredSentence]:
         ranked = [s for s in rank_sentences(question, sources, rank_prior=self.rank_prior) if s.score >= self.min_score]
