@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from anyio import to_thread
 from fastapi import FastAPI
@@ -25,8 +26,10 @@ from api.metrics import Metrics, MetricsMiddleware
 from api.routes import admin, assist, chat, conversations, feedback, health, knowledge, widget
 from api.state import AppState
 from bot.answer_service import AnswerService
-from core.db.engine import build_engine
+from core.db.engine import build_engine, open_session
 from core.db.migrate import upgrade
+from core.db.queries import turns
+from core.db.types import utc_now
 from core.settings import Settings, get_settings
 
 API_VERSION = "1.0.0"
@@ -41,6 +44,7 @@ def build_state(settings: Settings, metrics: Metrics, *, answer_service: AnswerS
 
     engine = engine or build_engine(settings)
     upgrade(engine)
+    fail_crashed_turns(engine, request_timeout_s=settings.api.request_timeout_s)
     if answer_service is None:
         search = KnowledgeSearch(settings, build_document_store(settings))
         answer_service = AnswerService(settings, search, build_generator(settings))
@@ -52,6 +56,18 @@ def build_state(settings: Settings, metrics: Metrics, *, answer_service: AnswerS
                     service=answer_service, gate=gate,
                     limiter=RateLimiter(per_minute=api.rate_limit_per_minute, burst=api.rate_limit_burst),
                     metrics=metrics)
+
+
+CRASHED_TURN_REASON = "interrupted: the server stopped before the answer was stored; please ask again"
+
+
+def fail_crashed_turns(engine: Engine, *, request_timeout_s: float) -> int:
+    """Turns left ``pending`` by a process that died mid-answer: any older than the request
+    timeout can no longer be finished by a live request, so they are marked failed with a reason
+    the conversation shows. Younger ones may belong to another API process still answering."""
+    older_than = utc_now() - timedelta(seconds=request_timeout_s)
+    with open_session(engine) as session:
+        return turns.fail_stale_pending_turns(session, older_than=older_than, reason=CRASHED_TURN_REASON)
 
 
 def create_app(settings: Settings | None = None, *, answer_service: AnswerService | None = None,

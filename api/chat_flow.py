@@ -102,9 +102,15 @@ class ChatTurnRun:
                                   generated_tokens=tokens,
                                   citations=[c.model_dump() for c in public_citations(answer.citations)])
 
-        self._finished = True
-        with anyio.CancelScope(shield=True):
-            await to_thread.run_sync(write)
+        # Finished only once stored: when the write fails (database locked, pool exhausted) the turn
+        # is ended as failed instead, rather than left pending with the request gone.
+        try:
+            with anyio.CancelScope(shield=True):
+                await to_thread.run_sync(write)
+                self._finished = True
+        except Exception as exc:
+            await self._end(TurnStatus.FAILED, f"the answer could not be stored: {type(exc).__name__}: {exc}")
+            raise
         self.state.metrics.record_answer(answer, tokens)
 
     async def _end(self, status: TurnStatus, reason: str) -> None:

@@ -14,12 +14,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from api.cli_actions import add_actions_commands
 from api.cli_admin import add_admin_commands
 from api.cli_answers import add_answer_commands
 from api.cli_training import add_training_commands
+from api.cli_worker import add_worker_commands
 from core.errors import SupportbotError
-from core.settings import Settings, get_settings
+from core.settings import Settings, describe_validation_error, get_settings
 
 
 def _print_json(value: Any) -> None:
@@ -43,6 +46,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     indexer = Indexer(settings, store, progress_bar=(not args.json and sys.stderr.isatty()) or args.progress)
     labels = SourceMeta(tenant=_default_tenant(args, settings), product=args.product, version=args.version)
     summary = indexer.ingest(list(args.targets), labels, prune=args.prune)
+    tenant_created = _record_ingested_sources(settings, store, labels.tenant)
     if args.json:
         _print_json(summary.as_dict())
     else:
@@ -57,8 +61,31 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
               + (f", {len(summary.skipped_unsupported)} skipped (unsupported type)" if summary.skipped_unsupported else "")
               + (f", {len(summary.pruned_sources)} pruned" if summary.pruned_sources else ""))
         print(f"chunks: {summary.chunks_written} written, {summary.chunks_deleted} deleted; {summary.seconds:.1f} s")
+        if tenant_created:
+            print(f"tenant {labels.tenant!r} created (its documents are listed by GET /v1/documents)")
     written = summary.new + summary.changed + summary.unchanged + len(summary.duplicates)
     return 1 if summary.failed and not written else 0
+
+
+def _record_ingested_sources(settings: Settings, store: Any, tenant_id: str) -> bool:
+    """List what the store holds for the tenant in ``document_source``, as uploads are, creating the
+    tenant's record if there is none yet. :returns: whether the tenant was created."""
+    from api.document_library import record_indexed_sources
+    from core.db.engine import build_engine, open_session
+    from core.db.migrate import upgrade
+    from core.db.queries import tenants
+
+    engine = build_engine(settings)
+    try:
+        upgrade(engine)
+        with open_session(engine) as session:
+            created = tenants.get_tenant(session, tenant_id=tenant_id) is None
+            if created:
+                tenants.create_tenant(session, tenant_id=tenant_id)
+        record_indexed_sources(engine, store, tenant_id=tenant_id)
+    finally:
+        engine.dispose()
+    return created
 
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
@@ -146,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_admin_commands(commands)
     add_actions_commands(commands)
     add_training_commands(commands)
+    add_worker_commands(commands)
     return parser
 
 
@@ -159,7 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SupportbotError as exc:
         print(f"supportbot {args.command}: error: {exc.message}", file=sys.stderr)
         return 2
-    except ValueError as exc:  # pydantic validation of settings
+    except ValidationError as exc:  # pydantic validation of settings: name each key as a config writes it
+        print(f"supportbot {args.command}: invalid settings: {describe_validation_error(exc)}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
         print(f"supportbot {args.command}: invalid settings or arguments: {exc}", file=sys.stderr)
         return 2
 

@@ -12,14 +12,11 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.errors import InvalidInputError
 from core.settings import Settings
-
-if TYPE_CHECKING:
-    from training.dataset import PromptRenderer
-    from training.evaluate import Generate
+from jobs.training_inputs import answer_prompt_renderer, base_model_dir, local_generate
 
 
 def _tenant(args: argparse.Namespace, settings: Settings) -> str:
@@ -30,60 +27,6 @@ def _registry(settings: Settings) -> Any:
     from training.registry import AdapterRegistry
 
     return AdapterRegistry(settings.data_dir / "adapters")
-
-
-def _base_model_dir(settings: Settings) -> Path:
-    """The configured model directory, or the SmolLM2 cache (filled from the GGUF on first use)."""
-    from knowledge.generation.smollm2 import cache_dir_for, load_base_model
-
-    if settings.generator.local.model_dir:
-        return Path(settings.generator.local.model_dir)
-    cache_dir = cache_dir_for(settings.data_dir)
-    load_base_model("", cache_dir)  # the first load dequantizes the GGUF into the cache
-    return cache_dir
-
-
-def answer_prompt_renderer(settings: Settings, tenant: str) -> PromptRenderer:
-    """Renders an example's prompt exactly as the answer service does: the answer prompt template
-    with the chunks the turn was shown, looked up by id in the tenant's document store. The store
-    and the tokenizer are loaded on the first call (a log with no example needs neither)."""
-    from functools import cache
-
-    from haystack import Document
-
-    from knowledge.prompting.answer_prompt import AnswerPrompt
-    from training.dataset import RenderedPrompt
-
-    prompt = AnswerPrompt(settings.answer.prompt_version, few_shot=settings.answer.few_shot)
-    budget = settings.generator.local.context_window - settings.generator.max_new_tokens
-
-    @cache
-    def resources() -> tuple[Any, Any]:
-        from knowledge.document_store import build_document_store
-        from knowledge.generation.smollm2 import cache_dir_for, load_base_model
-
-        tokenizer = load_base_model(settings.generator.local.model_dir, cache_dir_for(settings.data_dir)).tokenizer
-        return build_document_store(settings), tokenizer
-
-    def count_tokens(text: str) -> int:
-        return len(resources()[1](text, add_special_tokens=False)["input_ids"])
-
-    def render(question: str, chunk_ids: list[str]) -> RenderedPrompt | None:
-        store = resources()[0]
-        found: dict[str, Document] = {}
-        if chunk_ids:
-            filters = {"operator": "AND", "conditions": [
-                {"field": "id", "operator": "in", "value": chunk_ids},
-                {"field": "meta.tenant", "operator": "==", "value": tenant}]}
-            found = {doc.id: doc for doc in store.filter_documents(filters=filters)}
-        if any(chunk_id not in found for chunk_id in chunk_ids):
-            return None
-        built = prompt.build(question, [found[c] for c in chunk_ids], count_tokens=count_tokens,
-                             max_prompt_tokens=budget)
-        return RenderedPrompt(messages=[{"role": m.role, "content": m.content} for m in built.messages],
-                              sources=len(built.documents))
-
-    return render
 
 
 def cmd_train_dataset(args: argparse.Namespace, settings: Settings) -> int:
@@ -128,7 +71,7 @@ def cmd_train_lora(args: argparse.Namespace, settings: Settings) -> int:
                  "full": True if args.full else None, "max_steps": args.max_steps}
     config = TrainingConfig.from_yaml(args.config, overrides=overrides)
     if not config.base_model_dir:
-        config.base_model_dir = str(_base_model_dir(settings))
+        config.base_model_dir = str(base_model_dir(settings))
     result = train(config)
     summary: dict[str, Any] = {"output": str(result.output_dir), "metrics": result.manifest["metrics"]}
     if not config.full and not args.output:
@@ -145,25 +88,6 @@ def cmd_train_lora(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def local_generate(settings: Settings, base_dir: Path, adapter: Path | None) -> Generate:
-    """Greedy answers of the local model (with ``adapter`` applied, if any) to prompt messages."""
-    from knowledge.generation.base import GenerationRequest, Message
-    from knowledge.generation.local import LocalGenerator
-    from knowledge.generation.smollm2 import cache_dir_for
-
-    local = settings.generator.local
-    generator = LocalGenerator(model_dir=str(base_dir), cache_dir=cache_dir_for(settings.data_dir),
-                               adapter_dir=str(adapter or ""), threads=local.threads,
-                               context_window=local.context_window, timeout_s=settings.generator.timeout_s)
-
-    def generate(messages: list[dict[str, str]]) -> str:
-        request = GenerationRequest(messages=[Message(m["role"], m["content"]) for m in messages],  # type: ignore[arg-type]
-                                    max_new_tokens=settings.generator.max_new_tokens)
-        return "".join(generator.stream(request)).strip()
-
-    return generate
-
-
 def cmd_train_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from training.dataset import load_split
     from training.evaluate import GateConfig, decide, evaluate_models
@@ -176,7 +100,7 @@ def cmd_train_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     if args.limit:
         examples = examples[: args.limit]
     registry = _registry(settings)
-    base_dir = Path(str(manifest.get("base_model") or _base_model_dir(settings)))
+    base_dir = Path(str(manifest.get("base_model") or base_model_dir(settings)))
     generators = {"candidate": local_generate(settings, base_dir, candidate), "base": local_generate(settings, base_dir, None)}
     current = registry.current_path(args.line)
     if current is not None and current.resolve() != candidate.resolve():

@@ -1,5 +1,6 @@
 """Documents uploaded through the API: safe names, saved under ``data_dir/uploads/<tenant>/``,
-ingested with the tenant's label, recorded in ``document_source``; and deleted again.
+ingested with the tenant's label, recorded in ``document_source``; and deleted again. Files ingested
+with ``supportbot ingest`` are recorded from the store by :func:`record_indexed_sources`.
 
 A file name is reduced to its last path component and to letters, digits, ``.``, ``-``, ``_`` and
 spaces, so no upload can write outside its tenant's folder (``../../etc/passwd`` becomes
@@ -11,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
 from haystack.document_stores.types import DocumentStore
+from sqlalchemy import Engine
 
 from api.schemas import UploadResult, public_source
 from api.state import AppState
@@ -128,6 +130,29 @@ def delete_document(state: AppState, *, tenant_id: str, source: str) -> None:
         if upload_folder(state, tenant_id) in path.parents:
             path.unlink(missing_ok=True)
         documents.delete_document_source(session, tenant_id=tenant_id, source=source)
+
+
+def record_indexed_sources(engine: Engine, store: DocumentStore, *, tenant_id: str) -> dict[str, int]:
+    """Bring the tenant's ``document_source`` records in line with its chunks in the store, so files
+    ingested with ``supportbot ingest`` are listed (and deletable) like uploads. Run after an ingest.
+
+    :returns: counts of ``added``, ``updated`` and ``deleted`` records.
+    """
+    indexed: dict[str, documents.IndexedSourceRecord] = {}
+    chunk_counts: dict[str, int] = {}
+    for chunk in store.filter_documents(filters=metadata_filters(tenant=tenant_id)):
+        key = str(chunk.meta.get("source", ""))
+        chunk_counts[key] = chunk_counts.get(key, 0) + 1
+        if key and key not in indexed:
+            path = Path(key)
+            indexed[key] = documents.IndexedSourceRecord(
+                store_key=key, file_name=str(chunk.meta.get("file_name") or ""),
+                content_hash=str(chunk.meta.get("source_hash", "")),
+                size_bytes=path.stat().st_size if not key.startswith(("http://", "https://")) and path.is_file() else 0,
+                chunk_count=0, product=chunk.meta.get("product"), version=chunk.meta.get("version"))
+    records = [replace(record, chunk_count=chunk_counts[key]) for key, record in indexed.items()]
+    with open_session(engine) as session:
+        return documents.sync_document_sources(session, tenant_id=tenant_id, indexed=records)
 
 
 def _chunk_count(store: DocumentStore, tenant_id: str, store_key: str) -> int:

@@ -18,7 +18,7 @@ Channel = Literal["web", "slack", "teams", "assist", "api", "rasa"]
 Rating = Literal["up", "down"]
 TurnStatusName = Literal["pending", "answered", "failed", "cancelled"]
 JobStatusName = Literal["queued", "running", "succeeded", "failed"]
-JobKind = Literal["reindex", "train"]
+JobKind = Literal["reindex", "train", "retention"]
 
 Item = TypeVar("Item")
 
@@ -263,6 +263,10 @@ class JobOut(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     error: str | None = None
+    attempt: int = Field(default=1, description="1 for the first run; a failed run is retried as attempt + 1")
+    counts: dict[str, Any] = Field(default_factory=dict, description="what the run did (files, chunks, rows)")
+    not_before: datetime | None = Field(default=None, description="a queued retry waits until then")
+    worker: str | None = Field(default=None, description="the worker process that ran it")
 
 
 class HealthOut(BaseModel):

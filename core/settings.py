@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -119,6 +119,10 @@ class AnswerSettings(BaseModel):
 
     prompt_version: str = "answer-v1"
     few_shot: bool = False
+    canary: str = Field(
+        default="", max_length=200,
+        description="a secret string rendered into the system prompt; an answer sentence holding it is dropped, so a "
+                    "leaked system prompt shows up in tests and logs (empty: off)")
     sources: int = Field(default=4, ge=1, le=20, description="retrieved chunks offered to the generator")
     max_question_chars: int = Field(default=2000, ge=1)
     history_turns: int = Field(default=6, ge=0, le=50, description="history messages used to rewrite follow-ups")
@@ -176,23 +180,6 @@ class ApiSettings(BaseModel):
         "Keys travel in headers, never cookies, so `*` grants no ambient authority; list the sites to narrow it")
 
 
-class RasaSettings(BaseModel):
-    """The Rasa action server (``supportbot actions``): where it listens and how its actions reach
-    the supportbot API (over HTTP, like any other client)."""
-
-    api_url: str = Field(default="http://127.0.0.1:8000", description="base URL of the supportbot API")
-    api_key: SecretStr | None = Field(default=None, description="a tenant API key (`supportbot keys create`)")
-    timeout_s: float = Field(default=60.0, gt=0, description="how long an action waits for the API's answer")
-    connect_timeout_s: float = Field(default=5.0, gt=0)
-    handoff_action: str = Field(
-        default="action_supportbot_handoff",
-        description="action scheduled (FollowupAction) when an answer abstains or the API is unreachable; "
-                    "empty: only set the supportbot_handoff slot")
-    feedback_buttons: bool = Field(default=True, description="offer thumbs up/down buttons under each answer")
-    host: str = "127.0.0.1"
-    port: int = Field(default=5055, ge=1, le=65535)
-
-
 class SlackSettings(BaseModel):
     """The Slack app (Events API over HTTP at ``POST /slack/events``). Mounted only when the signing
     secret, the bot token and the tenant are all set; one Slack workspace answers for one tenant."""
@@ -233,6 +220,126 @@ class TeamsSettings(BaseModel):
         return bool(self.app_id and self.app_password and self.tenant)
 
 
+class RasaSettings(BaseModel):
+    """The Rasa action server (``supportbot actions``): where it listens and how its actions reach
+    the supportbot API (over HTTP, like any other client)."""
+
+    api_url: str = Field(default="http://127.0.0.1:8000", description="base URL of the supportbot API")
+    api_key: SecretStr | None = Field(default=None, description="a tenant API key (`supportbot keys create`)")
+    timeout_s: float = Field(default=60.0, gt=0, description="how long an action waits for the API's answer")
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    handoff_action: str = Field(
+        default="action_supportbot_handoff",
+        description="action scheduled (FollowupAction) when an answer abstains or the API is unreachable; "
+                    "empty: only set the supportbot_handoff slot")
+    feedback_buttons: bool = Field(default=True, description="offer thumbs up/down buttons under each answer")
+    host: str = "127.0.0.1"
+    port: int = Field(default=5055, ge=1, le=65535)
+
+
+class ScheduleSettings(BaseModel):
+    """When a job runs: every ``interval_minutes``, or on a 5-field ``cron`` string (UTC)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    interval_minutes: float | None = Field(default=None, gt=0)
+    cron: str | None = Field(default=None, description="minute hour day month weekday, e.g. `0 3 * * *`")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ScheduleSettings:
+        if (self.interval_minutes is None) == (self.cron is None):
+            raise ValueError("give either interval_minutes or cron, not both and not neither")
+        if self.cron is not None:
+            _check_crontab(self.cron)
+        return self
+
+
+def _check_crontab(expression: str) -> None:
+    # APScheduler parses it exactly as the worker will; it is imported here, on validation, not at import time.
+    from apscheduler.triggers.cron import CronTrigger
+
+    if len(expression.split()) != 5:
+        raise ValueError(f"cron {expression!r} must have 5 fields (minute hour day month weekday)")
+    try:
+        CronTrigger.from_crontab(expression, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(f"cron {expression!r}: {exc}") from None
+
+
+class ReindexSourceSettings(BaseModel):
+    """A source the worker re-indexes (incrementally) on its own schedule."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
+    targets: list[str] = Field(min_length=1, description="folders, files or URLs")
+    tenant: str = Field(min_length=1, max_length=64)
+    product: str | None = None
+    version: str | None = None
+    prune: bool = True
+    schedule: ScheduleSettings
+
+
+class TrainingScheduleSettings(BaseModel):
+    """The retraining pipeline (dataset -> LoRA -> evaluate -> promote when the gate passes)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cron: str | None = Field(default=None, description="5-field cron (UTC); empty: never scheduled")
+    tenants: list[str] = Field(default_factory=list, description="tenants to train for; empty: default_tenant")
+    min_new_examples: int = Field(default=50, ge=1, description="skip the run below this many new answered turns "
+                                  "since the last successful training run")
+    line: str = Field(default="default", description="adapter registry line")
+    max_steps: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _valid_cron(self) -> TrainingScheduleSettings:
+        if self.cron is not None:
+            _check_crontab(self.cron)
+        return self
+
+
+class RetentionSettings(BaseModel):
+    """Conversations (and their turns and feedback) not updated for ``days`` are deleted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    days: int | None = Field(default=None, ge=1, description="empty: keep conversations forever")
+    cron: str = "30 2 * * *"
+    tenants: list[str] = Field(default_factory=list, description="empty: every tenant")
+
+    @model_validator(mode="after")
+    def _valid_cron(self) -> RetentionSettings:
+        _check_crontab(self.cron)
+        return self
+
+
+class WorkerSettings(BaseModel):
+    """The ``supportbot worker`` process: scheduled re-index, retraining, retention, API-queued jobs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sources: list[ReindexSourceSettings] = Field(default_factory=list)
+    training: TrainingScheduleSettings = TrainingScheduleSettings()
+    retention: RetentionSettings = RetentionSettings()
+    poll_interval_s: float = Field(default=10.0, gt=0, description="how often queued job records are looked for")
+    max_attempts: int = Field(default=3, ge=1, le=20, description="a failed run is retried up to this many attempts "
+                              "(a configuration error is not: it would fail the same way)")
+    backoff_s: float = Field(default=60.0, ge=0, description="wait before retry n: backoff_s * 2**(n-1)")
+    lock_lease_s: float = Field(default=60.0, gt=0, description="a lock not renewed for this long is taken over "
+                                "(a killed worker's job runs again); renewed every third of it")
+    misfire_grace_s: int = Field(default=300, ge=1, description="a run missed by less than this still runs")
+
+    @model_validator(mode="after")
+    def _unique_source_names(self) -> WorkerSettings:
+        seen: set[str] = set()
+        for index, source in enumerate(self.sources):
+            if source.name in seen:
+                raise ValueError(f"sources[{index}].name: {source.name!r} is used twice")
+            seen.add(source.name)
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SUPPORTBOT_",
@@ -254,6 +361,7 @@ class Settings(BaseSettings):
     rasa: RasaSettings = RasaSettings()
     slack: SlackSettings = SlackSettings()
     teams: TeamsSettings = TeamsSettings()
+    worker: WorkerSettings = WorkerSettings()
 
     def masked(self) -> dict[str, Any]:
         """The effective settings as plain data, secrets shown as ``**********``."""
@@ -269,6 +377,16 @@ def _mask(value: Any) -> Any:
         return str(value)
     return value
 
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per problem, each naming its key as it is written in a config, e.g.
+    ``worker.sources[1].schedule: cron '61 * * * *': ...``."""
+    lines = []
+    for problem in error.errors():
+        key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in problem["loc"]).lstrip(".")
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        lines.append(f"{key}: {message}" if key else message)
+    return "; ".join(lines)
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -81,7 +81,8 @@ class AnswerPipeline:
         self.search = search
         self.generator = generator
         self.extractive = extractive or extractive_generator(settings)
-        self.prompt = AnswerPrompt(settings.answer.prompt_version, few_shot=settings.answer.few_shot)
+        self.prompt = AnswerPrompt(settings.answer.prompt_version, few_shot=settings.answer.few_shot,
+                                   canary=settings.answer.canary)
 
     def warm_up(self) -> None:
         self.search.warm_up()
@@ -187,7 +188,8 @@ class AnswerPipeline:
         check: CitationCheck | None = None
         if fallback_reason is None:
             stage = time.perf_counter()
-            check = check_citations(text, documents, threshold, withheld=self._system_prompt(request))
+            check = check_citations(text, documents, threshold, withheld=self._system_prompt(request),
+                                    canary=self.settings.answer.canary)
             timings.check_ms = _ms(stage)
             if not check.supported and self.settings.answer.regenerate_once and self.generator.name != "extractive":
                 stage = time.perf_counter()
@@ -195,7 +197,8 @@ class AnswerPipeline:
                 timings.regeneration_ms = _ms(stage)
                 if retry is not None:
                     stage = time.perf_counter()
-                    check = check_citations(retry, documents, threshold, withheld=self._system_prompt(request))
+                    check = check_citations(retry, documents, threshold, withheld=self._system_prompt(request),
+                                            canary=self.settings.answer.canary)
                     timings.check_ms += _ms(stage)
             if not check.supported:
                 fallback_reason = "no sentence of the generated answer is supported by the sources"

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from haystack import Document, Pipeline
 from haystack.document_stores.types import DocumentStore
 
-from core.errors import InvalidInputError
+from core.errors import BackendUnavailableError, InvalidInputError
 from core.settings import Settings
 from knowledge.components.memory_bm25_retriever import MemoryBM25Retriever
 from knowledge.components.memory_embedding_retriever import MemoryEmbeddingRetriever
@@ -133,6 +133,26 @@ class KnowledgeSearch:
                 data["reranker"] = {"top_k": request.top_k}
         else:
             data[self.mode] = {**data[self.mode], "top_k": request.top_k}
-        result = self.pipeline.run(data)
+        try:
+            result = self.pipeline.run(data)
+        except Exception as exc:
+            if _store_unreachable(exc):
+                raise BackendUnavailableError(f"the document store is unreachable: {exc}") from exc
+            raise
         last = "reranker" if reranking else "fusion" if self.mode == "hybrid" else self.mode
         return list(result[last]["documents"])
+
+
+def _store_unreachable(exc: BaseException) -> bool:
+    """Whether a retrieval failure (or what caused it: Haystack wraps component errors) is the store
+    being out of reach, which the API answers with 503 rather than 500."""
+    from elastic_transport import ConnectionError as EsConnectionError
+    from elastic_transport import ConnectionTimeout
+
+    kinds = (ConnectionError, TimeoutError, EsConnectionError, ConnectionTimeout)
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kinds):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

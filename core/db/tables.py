@@ -138,7 +138,11 @@ class DocumentSource(SQLModel, table=True):
 
 
 class JobRecord(SQLModel, table=True):
-    """A job requested through the API (re-index, train); the worker picks up ``queued`` ones."""
+    """One run of a job (re-index, train, retention): requested through the API or the CLI, or
+    started by the worker's schedule (``requested_by="scheduler"``). The worker picks up ``queued``
+    ones once ``not_before`` has passed; a failed run queues its retry as a new record
+    (``attempt`` + 1). ``worker`` and ``lock_name`` say which lock lease a running record lives on,
+    so a record whose lease expired (its worker was killed) can be marked failed."""
 
     __tablename__ = "job_record"
     __table_args__ = (Index("ix_job_record_tenant_created", "tenant_id", "created_at"),)
@@ -153,3 +157,19 @@ class JobRecord(SQLModel, table=True):
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     error: str | None = Field(default=None, sa_type=Text)
+    attempt: int = Field(default=1, ge=1)
+    counts: dict[str, Any] = Field(default_factory=dict, sa_type=JSONColumn, description="what the run did")
+    not_before: datetime | None = Field(default=None, sa_type=UTCDateTime, description="retry backoff")
+    worker: str | None = Field(default=None, max_length=200, description="the worker that ran it")
+    lock_name: str | None = Field(default=None, max_length=200)
+
+
+class JobLock(SQLModel, table=True):
+    """A lease on a job name: whoever holds an unexpired row runs that job; nobody else does."""
+
+    __tablename__ = "job_lock"
+
+    name: str = Field(primary_key=True, max_length=200)
+    owner: str = Field(max_length=200)
+    acquired_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)

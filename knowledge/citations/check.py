@@ -9,6 +9,7 @@ dropped. The surviving citations are renumbered in order of first use.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from haystack import Document
@@ -44,18 +45,35 @@ def citation_from(document: Document, number: int, snippet: str) -> Citation:
                     url=meta.get("url"), source=meta.get("source"), snippet=snippet)
 
 
-def check_citations(answer: str, sources: list[Document], threshold: float, *, withheld: str = "") -> CitationCheck:
+def _squeezed(text: str) -> str:
+    return re.sub(r"[\W_]+", "", text.lower())
+
+
+def _holds(sentence: str, canary: str) -> bool:
+    """Whether ``sentence`` holds ``canary``, ignoring case, spaces and punctuation (a model may space
+    it out or drop its dashes, which also turns it into one word: too short a claim to be checked)."""
+    squeezed = _squeezed(canary)
+    return bool(squeezed) and squeezed in _squeezed(sentence)
+
+
+def check_citations(answer: str, sources: list[Document], threshold: float, *, withheld: str = "",
+                    canary: str = "") -> CitationCheck:
     """Align each sentence of ``answer`` with ``sources`` (numbered from 1 in the prompt).
 
     ``withheld`` is text that must never be repeated (the system prompt): a sentence it supports
-    better than any source is dropped even when a source would pass the threshold."""
+    better than any source is dropped even when a source would pass the threshold. A sentence that
+    holds ``canary`` (the system prompt's secret marker) is always dropped, claim or not."""
     texts = [doc.content or "" for doc in sources]
-    answer, links_removed = remove_foreign_links(answer, texts)
+    urls = [str(doc.meta["url"]) for doc in sources if doc.meta.get("url")]
+    answer, links_removed = remove_foreign_links(answer, [*texts, *urls])
     renumbered: dict[int, int] = {}
     snippets: dict[int, str] = {}
     kept: list[str] = []
     result = CitationCheck(text="", citations=[], grounded=False, links_removed=links_removed)
     for sentence in split_sentences(answer):
+        if canary and _holds(sentence, canary):
+            result.dropped.append(sentence)
+            continue
         cited = marker_numbers(sentence)
         valid = [n for n in cited if 1 <= n <= len(sources)]
         result.invalid_markers += len(cited) - len(valid)

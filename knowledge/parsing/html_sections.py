@@ -13,14 +13,21 @@ _DROP_TAGS = ("script", "style", "noscript", "template", "iframe", "object", "em
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _BLOCKS = {"p", "div", "section", "article", "main", "li", "ul", "ol", "pre", "blockquote", "table",
            "tr", "dl", "dt", "dd", "figcaption", "br", "hr", "details", "summary"}
-_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0(?![.\d])", re.I)
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0(?![.\d])"
+                           r"|opacity\s*:\s*0(?![.\d]*[1-9])|(?<![-\w])color\s*:\s*transparent", re.I)
+# White text is only hidden on a page without a background of its own: the planted-instruction trick
+# (white on the default white page); white on a coloured banner stays.
+_WHITE_TEXT = re.compile(r"(?<![-\w])color\s*:\s*(?:white|#fff(?:fff)?|rgba?\(\s*255\s*,\s*255\s*,\s*255)\b", re.I)
+_BACKGROUND = re.compile(r"background", re.I)
 
 
 def _is_hidden(tag: Tag) -> bool:
     if tag.has_attr("hidden") or tag.get("aria-hidden") == "true":
         return True
     style = tag.get("style")
-    return isinstance(style, str) and bool(_HIDDEN_STYLE.search(style))
+    if not isinstance(style, str):
+        return False
+    return bool(_HIDDEN_STYLE.search(style)) or bool(_WHITE_TEXT.search(style) and not _BACKGROUND.search(style))
 
 
 class _SectionCollector:

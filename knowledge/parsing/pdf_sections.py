@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import zlib
 from dataclasses import dataclass
 
 from pypdf import PdfReader
@@ -53,7 +54,8 @@ def parse_pdf(data: bytes, *, fallback_title: str) -> ParsedFile:
         meta_title = (reader.metadata.title if reader.metadata else None) or ""
     except ParseError:
         raise
-    except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+    except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, AttributeError, RecursionError, IndexError,
+            NotImplementedError, zlib.error, OverflowError) as exc:  # damaged streams (found by fuzzing)
         raise ParseError(f"not a readable PDF ({type(exc).__name__}: {exc})") from exc
     if not pages:
         raise ParseError("PDF has no pages")

@@ -87,10 +87,12 @@ class AnswerPrompt:
         reply = generator.stream(GenerationRequest(messages=prompt.messages))
     """
 
-    def __init__(self, version: str = "answer-v1", *, few_shot: bool = False, product: str = "") -> None:
+    def __init__(self, version: str = "answer-v1", *, few_shot: bool = False, product: str = "",
+                 canary: str = "") -> None:
         self.version = version
         self.few_shot = few_shot
         self.product = product
+        self.canary = canary
 
     def _render(self, question: str, sources: list[PromptSource]) -> str:
         _, user, _ = _templates(self.version)
@@ -98,7 +100,7 @@ class AnswerPrompt:
 
     def _preamble(self) -> list[Message]:
         system, _, examples = _templates(self.version)
-        messages = [Message("system", str(system.render(product=self.product, abstain_phrase=ABSTAIN_PHRASE)).strip())]
+        messages = [Message("system", str(system.render(product=self.product, abstain_phrase=ABSTAIN_PHRASE, canary=self.canary)).strip())]
         if self.few_shot:
             for example in examples:
                 sources = [PromptSource(number, _attr(s["title"]), _attr(s.get("section", "")), None, neutralise(s["text"]))

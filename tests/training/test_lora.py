@@ -197,7 +197,7 @@ def test_cli_renderer_uses_the_answer_prompt_with_the_stored_chunks(base_dir: Pa
     id in the tenant's store, in the order the turn was shown them; None when one is gone."""
     from haystack import Document
 
-    from api.cli_training import answer_prompt_renderer
+    from jobs.training_inputs import answer_prompt_renderer
     from knowledge.document_store import build_document_store
 
     settings = Settings(data_dir=base_dir.parents[1])  # its models/ holds the module's SmolLM2 cache
@@ -225,8 +225,8 @@ def test_gate_refuses_a_corrupted_adapter(trained: Trained, tmp_path: Path) -> N
 
     from safetensors.torch import load_file, save_file
 
-    from api.cli_training import local_generate
     from core.settings import GeneratorSettings, LocalGeneratorSettings
+    from jobs.training_inputs import local_generate
     from training.evaluate import GateConfig, decide, evaluate_models
 
     corrupted = tmp_path / "corrupted"

@@ -4,6 +4,7 @@ once: the finishing updates only match a pending turn, so a late second finish c
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
@@ -63,6 +64,20 @@ def end_turn(session: Session, *, tenant_id: str, turn_id: uuid.UUID, status: Tu
                       values={"status": status.value, "error": error[:4000], "finished_at": utc_now()})
     session.commit()
     return changed
+
+
+def fail_stale_pending_turns(session: Session, *, older_than: datetime, reason: str) -> int:
+    """Mark every turn still ``pending`` that was started before ``older_than`` as ``failed`` with
+    ``reason`` (all tenants). Called at start-up: such a turn belonged to a process that died
+    between accepting the chat and storing its answer, so nothing will ever finish it.
+
+    :returns: how many turns were marked.
+    """
+    result = session.execute(update(Turn)
+                             .where(col(Turn.status) == TurnStatus.PENDING.value, col(Turn.created_at) < older_than)
+                             .values(status=TurnStatus.FAILED.value, error=reason[:4000], finished_at=utc_now()))
+    session.commit()
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def _finish(session: Session, *, tenant_id: str, turn_id: uuid.UUID, values: dict[str, object]) -> bool:
