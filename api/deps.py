@@ -47,15 +47,21 @@ class Principal:
     admin: bool
 
 
-def get_principal(state: StateDep, session: SessionDep,
+def get_principal(state: StateDep,
                   bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
                   header_key: Annotated[str | None, Depends(_api_key_header)]) -> Principal:
-    """:raises AuthenticationError: no key, or an unknown or revoked one.
+    """The key is looked up in a session of its own, closed before the route runs (not
+    :data:`SessionDep`, which lives as long as the request): a chat route runs for the whole
+    answer and needs more connections to write its turn, so a connection held by authentication
+    exhausted the pool under load and every request waited for one that never came back.
+
+    :raises AuthenticationError: no key, or an unknown or revoked one.
     :raises RateLimitedError: the key is over its rate limit."""
     presented = (bearer.credentials if bearer else None) or header_key
     if not presented:
         raise AuthenticationError("an API key is required: `Authorization: Bearer <key>` or `X-API-Key: <key>`")
-    key = find_active_key(session, key=presented.strip())
+    with open_session(state.engine) as session:
+        key = find_active_key(session, key=presented.strip())
     if key is None or key.id is None:
         raise AuthenticationError("the API key is unknown or revoked")
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -11,6 +12,16 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+FOREIGN_TABLES = frozenset({"apscheduler_jobs"})
+"""Tables in our database that another library owns (APScheduler's job store creates its own):
+migrations neither create nor drop them."""
+
+
+def owned_by_migrations(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """Alembic's ``include_object`` hook: leave :data:`FOREIGN_TABLES` (and their indexes) alone."""
+    table = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", None)
+    return table not in FOREIGN_TABLES
 
 
 def alembic_config(engine: Engine | None = None) -> Config:

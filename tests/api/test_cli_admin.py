@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from core.db.engine import build_engine, open_session
+from core.db.migrate import head_revision
 from core.db.queries.api_keys import find_active_key, hash_key, list_api_keys
 from core.settings import Settings
 
@@ -29,7 +30,7 @@ def run_cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
 def test_tenants_and_keys(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     upgraded = run_cli("db", "upgrade", data_dir=data_dir)
-    assert upgraded.returncode == 0 and "at revision 0002" in upgraded.stdout
+    assert upgraded.returncode == 0 and f"at revision {head_revision()}" in upgraded.stdout
     assert run_cli("tenants", "create", "acme", "--name", "Acme Inc", data_dir=data_dir).returncode == 0
     duplicate = run_cli("tenants", "create", "acme", data_dir=data_dir)
     assert duplicate.returncode == 2 and "already exists" in duplicate.stderr

@@ -7,18 +7,20 @@ again once the faults stop."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event
+from sqlalchemy import QueuePool, event
 
 from benchmarks.fault_load import GENERATOR_TIMEOUT_S, Faults, FaultyTgi, unplug_store_while
 from core.db.engine import open_session
 from core.db.queries import turns
 from core.db.tables import TurnStatus
 from tests.api.conftest import RESET_QUESTION, MakeApi
+from tests.api.doubles import GatedGenerator
 
 pytestmark = pytest.mark.slow
 
@@ -106,3 +108,42 @@ def test_an_answer_that_cannot_be_stored_ends_its_turn_failed(make_api: MakeApi)
     with open_session(api.state.engine) as session:
         assert turns.count_turns(session, tenant_id="acme", status=TurnStatus.PENDING) == 0
         assert turns.count_turns(session, tenant_id="acme", status=TurnStatus.FAILED) == 1
+
+
+def test_no_database_connection_is_held_while_answers_wait_or_run(make_api: MakeApi) -> None:
+    """Regression: the API key was looked up in the request's session, which lived as long as the
+    request, so each chat request held a pooled connection through its whole answer and needed
+    another to write its turn. Under load (50 conversations) the pool (5 + 10) ran dry: requests
+    waited 30 s for connections held by requests that were themselves waiting, then failed."""
+    generator = GatedGenerator()
+    api = make_api(double=generator, api={"generator_concurrency": 1, "generator_queue": 1})
+    pool = api.state.engine.pool
+    if not isinstance(pool, QueuePool):
+        pytest.fail(f"expected the SQLite file engine to pool connections, got {type(pool).__name__}")
+    statuses: list[int] = []
+
+    def ask() -> None:
+        response = api.client.post("/v1/chat", json={"message": RESET_QUESTION, "channel": "web"},
+                                   headers=api.headers())
+        statuses.append(response.status_code)
+
+    askers = [threading.Thread(target=ask) for _ in range(2)]
+    for asker in askers:
+        asker.start()
+    held: list[int] = []
+    try:
+        assert generator.started.acquire(timeout=20)  # one answer runs, the other waits for the worker
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with open_session(api.state.engine) as session:
+                pending = turns.count_turns(session, tenant_id="acme", status=TurnStatus.PENDING)
+            held.append(pool.checkedout())
+            if pending == 2 and held[-1] == 0:
+                break
+            time.sleep(0.05)
+    finally:
+        generator.release.set()
+        for asker in askers:
+            asker.join(30)
+    assert pending == 2 and held[-1] == 0, f"connections still checked out while answering: {held[-5:]}"
+    assert statuses == [200, 200]

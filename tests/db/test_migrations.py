@@ -13,7 +13,7 @@ from sqlmodel import SQLModel
 
 import core.db.tables  # noqa: F401 - registers the tables
 from core.db.engine import build_engine, database_url
-from core.db.migrate import current_revision, downgrade, head_revision, upgrade
+from core.db.migrate import current_revision, downgrade, head_revision, owned_by_migrations, upgrade
 from core.errors import ConfigError
 from core.settings import DatabaseSettings, Settings
 
@@ -29,6 +29,18 @@ def test_migrations_match_the_models(engine: Engine) -> None:
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, SQLModel.metadata) == []
+
+
+def test_the_scheduler_job_table_is_left_to_apscheduler(engine: Engine) -> None:
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+    SQLAlchemyJobStore(engine=engine, tablename="apscheduler_jobs").start(None, "default")  # type: ignore[arg-type]
+    with engine.connect() as connection:
+        unfiltered = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert any(change[0] == "remove_table" for change in compare_metadata(unfiltered, SQLModel.metadata))
+        filtered = MigrationContext.configure(connection, opts={"compare_type": True,
+                                                                "include_object": owned_by_migrations})
+        assert compare_metadata(filtered, SQLModel.metadata) == []
 
 
 def test_downgrade_to_base_and_upgrade_again(engine: Engine) -> None:
