@@ -1,6 +1,8 @@
-"""Server-sent events for streamed answers: ``token`` events with the generated text as it comes,
-then one ``answer`` event with the checked answer (citations, grounded, abstained, turn_id), or
-one ``error`` event with the same body as an error response."""
+"""Server-sent events for streamed answers: ``token`` events with the generated text a finished
+sentence at a time (sanitised, without sentences holding the canary or the system prompt: see
+``knowledge.citations.stream_gate``), then one ``answer`` event with the checked answer (citations,
+grounded, abstained, turn_id), which replaces the tokens, or one ``error`` event with the same body
+as an error response."""
 
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ from core.errors import InvalidInputError
 from core.schemas import Answer, RetrievedChunk, Timings
 from core.settings import Settings
 from knowledge.citations.check import CitationCheck, check_citations
+from knowledge.citations.stream_gate import SentenceGate
 from knowledge.generation.base import ChatGenerator, GenerationError, GenerationRequest
 from knowledge.generation.extractive import ExtractiveGenerator, rank_sentences
 from knowledge.generation.factory import extractive_generator
@@ -33,8 +34,10 @@ NO_SUPPORTED_ANSWER = "no_supported_answer"
 
 @dataclass
 class AnswerEvent:
-    """A streamed piece: ``token`` events carry raw generated text, the last event carries the
-    checked :class:`Answer` (whose text may differ from the tokens: unsupported sentences are
+    """A streamed piece: ``token`` events carry generated text one finished sentence at a time,
+    sanitised and without the sentences that hold the canary or repeat the system prompt
+    (:class:`~knowledge.citations.stream_gate.SentenceGate`); the last event carries the checked
+    :class:`Answer`, the authority (its text may differ from the tokens: unsupported sentences are
     removed and citations renumbered)."""
 
     kind: Literal["token", "answer"]
@@ -112,7 +115,7 @@ class AnswerPipeline:
 
     def stream(self, question: str, *, standalone_query: str | None = None, filters: dict[str, Any] | None = None,
                use_retrieval: bool = True) -> Iterator[AnswerEvent]:
-        """Raw tokens as they are generated, then the checked answer.
+        """Generated text as each sentence is finished and passes the stream checks, then the checked answer.
 
         ``use_retrieval=False`` asks the model without sources (the prompt-only baseline of the
         evaluation): its answer is returned unchecked and ungrounded.
@@ -145,14 +148,16 @@ class AnswerPipeline:
         stage = time.perf_counter()
         pieces: list[str] = []
         fallback_reason = None
+        gate = SentenceGate(built.documents, self.settings.answer.sentence_support,
+                            withheld=self._system_prompt(request), canary=self.settings.answer.canary)
         try:
             for piece in self.generator.stream(request):
-                if timings.first_token_ms is None:
-                    timings.first_token_ms = _ms(started)
                 pieces.append(piece)
-                yield AnswerEvent("token", text=piece)
+                yield from self._streamed(gate.feed(piece), timings, started)
         except GenerationError as error:
             fallback_reason = f"{self.generator.name} failed: {error.message}"
+        else:  # an unfinished sentence of a failed reply is never shown: the reply is discarded
+            yield from self._streamed(gate.flush(), timings, started)
         timings.generation_ms = _ms(stage)
         text = "".join(pieces).strip()
         if not use_retrieval:
@@ -165,6 +170,13 @@ class AnswerPipeline:
         answer = self._checked(text, built.documents, request, fallback_reason, base) if text or fallback_reason \
             else self._checked("", built.documents, request, f"{self.generator.name} returned nothing", base)
         yield self._final(answer, started)
+
+    @staticmethod
+    def _streamed(text: str, timings: Timings, started: float) -> Iterator[AnswerEvent]:
+        if text:
+            if timings.first_token_ms is None:
+                timings.first_token_ms = _ms(started)
+            yield AnswerEvent("token", text=text)
 
     def _insufficient_support(self, query: str, chunks: list[Document]) -> str | None:
         settings = self.settings.answer

@@ -56,6 +56,28 @@ def _holds(sentence: str, canary: str) -> bool:
     return bool(squeezed) and squeezed in _squeezed(sentence)
 
 
+def _echoes(terms: frozenset[str], withheld: str, threshold: float, scores: list[float]) -> bool:
+    """Whether ``withheld`` supports a claim at least as well as the threshold and every source."""
+    return bool(withheld) and support(terms, withheld) >= max([threshold, *scores])
+
+
+def link_sources(sources: list[Document]) -> list[str]:
+    """What a link in an answer may point to: the sources' texts and their ``url``."""
+    return [*(doc.content or "" for doc in sources), *(str(doc.meta["url"]) for doc in sources if doc.meta.get("url"))]
+
+
+def reveals_prompt(sentence: str, sources: list[str], threshold: float, *, withheld: str = "",
+                   canary: str = "") -> bool:
+    """Whether ``sentence`` must never be shown, whatever its support: it holds ``canary``, or it is a
+    claim that ``withheld`` (the system prompt) supports better than every one of ``sources``. The
+    checks of :func:`check_citations` that need no other sentence (used on streamed sentences)."""
+    if canary and _holds(sentence, canary):
+        return True
+    terms = content_terms(strip_markers(sentence))
+    return len(terms) >= MIN_CLAIM_TERMS and _echoes(terms, withheld, threshold,
+                                                     [support(terms, text) for text in sources])
+
+
 def check_citations(answer: str, sources: list[Document], threshold: float, *, withheld: str = "",
                     canary: str = "") -> CitationCheck:
     """Align each sentence of ``answer`` with ``sources`` (numbered from 1 in the prompt).
@@ -64,8 +86,7 @@ def check_citations(answer: str, sources: list[Document], threshold: float, *, w
     better than any source is dropped even when a source would pass the threshold. A sentence that
     holds ``canary`` (the system prompt's secret marker) is always dropped, claim or not."""
     texts = [doc.content or "" for doc in sources]
-    urls = [str(doc.meta["url"]) for doc in sources if doc.meta.get("url")]
-    answer, links_removed = remove_foreign_links(answer, [*texts, *urls])
+    answer, links_removed = remove_foreign_links(answer, link_sources(sources))
     renumbered: dict[int, int] = {}
     snippets: dict[int, str] = {}
     kept: list[str] = []
@@ -84,7 +105,7 @@ def check_citations(answer: str, sources: list[Document], threshold: float, *, w
             continue
         result.claims += 1
         scores = [support(terms, text) for text in texts]
-        if withheld and support(terms, withheld) >= max(threshold, *scores):
+        if _echoes(terms, withheld, threshold, scores):
             result.dropped.append(plain)
             continue
         backed = [n for n in valid if scores[n - 1] >= threshold]

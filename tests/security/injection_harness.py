@@ -148,7 +148,7 @@ def build_suite(root: Path, cases: list[Case], **settings: Any) -> Suite:
 
 
 def ask(service: AnswerService, case: Case) -> tuple[Answer, str]:
-    """The checked answer and the raw streamed text."""
+    """The checked answer and the streamed text (the token events)."""
     answer: Answer | None = None
     pieces: list[str] = []
     for event in service.stream(case.question, case.history, metadata_filters(tenant=TENANT)):

@@ -20,6 +20,7 @@ from knowledge.generation.factory import build_generator
 from knowledge.prompting.answer_prompt import AnswerPrompt
 from tests.security.injection_harness import (
     CANARY,
+    SYSTEM_PHRASES,
     Case,
     ObedientGenerator,
     Suite,
@@ -86,7 +87,11 @@ def test_extractive_answers_follow_no_planted_instruction(suite: Suite, case: Ca
 def test_an_obedient_model_is_stopped_by_the_output_checks(suite: Suite, case: Case) -> None:
     generator = ObedientGenerator(case.markers)
     answer, tokens = ask(suite.service(generator), case)
-    assert not tokens or (CANARY in tokens and "evil.example" in tokens)  # when asked, it did try
+    # The stream is gated sentence by sentence: what the model tried never reaches it either.
+    assert squeezed(CANARY) not in squeezed(tokens)
+    for leak in ("evil.example/leak", "evil.example/pixel", "evil.example/c?", "javascript:", "<img", "![",
+                 *SYSTEM_PHRASES):
+        assert leak.lower() not in tokens.lower(), leak
     assert violations(case, answer, suite.chunks) == []
     for planted in ("evil.example/leak", "evil.example/pixel", "evil.example/c?", "javascript:"):
         assert planted not in answer.text.lower()

@@ -1,0 +1,89 @@
+"""The gate between a generator and a streamed answer.
+
+Raw model text must not reach the customer before it is checked, yet the whole-answer citation
+check can only run once generation has ended. So streamed text is held until a sentence is finished
+(the sentence rules of :func:`knowledge.sentences.split_sentences`: a sentence is finished once the
+next one starts), then it goes through the checks of :mod:`knowledge.citations.check` that need no
+other sentence: links, images and HTML sanitised exactly as in the final check, and a sentence that
+holds the canary or repeats the system prompt dropped. The support check still needs the whole
+answer: the final ``answer`` event stays the authority and replaces the streamed text.
+"""
+
+from __future__ import annotations
+
+import re
+
+from haystack import Document
+
+from knowledge.citations.check import link_sources, reveals_prompt
+from knowledge.citations.links import remove_foreign_links
+from knowledge.sentences import split_sentences
+
+# Markup that is still open at the end of the text: a tag without its ">", a markdown link or image
+# without its "]" or "(...)". Text from there on waits for it to close, so that the sanitiser sees a
+# link or tag whole even when its label runs over a sentence boundary.
+_OPEN_MARKUP = re.compile(r"(?:<\s*/?\s*(?:[A-Za-z][^>]*)?|!?\[[^\]]*(?:\](?:\([^)]*)?)?)\Z")
+
+
+class SentenceGate:
+    """Releases generated text sentence by sentence, checked and sanitised.
+
+    Usage::
+
+        gate = SentenceGate(documents, threshold, withheld=system_prompt, canary=canary)
+        for piece in generator.stream(request):
+            send(gate.feed(piece))
+        send(gate.flush())
+
+    :param sources: the documents given to the model, numbered from 1 (links found in them are kept).
+    :param threshold: the sentence support threshold of the citation check.
+    :param withheld: text that must never be repeated (the system prompt).
+    :param canary: the system prompt's secret marker; a sentence holding it is never released.
+    """
+
+    def __init__(self, sources: list[Document], threshold: float, *, withheld: str = "", canary: str = "") -> None:
+        self._texts = [doc.content or "" for doc in sources]
+        self._allowed = link_sources(sources)
+        self._threshold = threshold
+        self._withheld = withheld
+        self._canary = canary
+        self._raw = ""
+        self._closed = 0  # the text before this offset holds no open markup (once closed, it stays closed)
+        self._released = 0
+        self._shown = False
+
+    def feed(self, piece: str) -> str:
+        """Add ``piece``; returns the text that may be streamed now ("" while a sentence is unfinished).
+
+        :returns: the sentences finished by ``piece`` that passed, space-separated as in the answer.
+        """
+        self._raw += piece
+        return self._release(final=False)
+
+    def flush(self) -> str:
+        """Generation has ended: the last sentence goes through the same checks.
+
+        :returns: what is left to stream.
+        """
+        return self._release(final=True)
+
+    def _release(self, *, final: bool) -> str:
+        # The whole text is sanitised and split every time, as the final check does it, so that a
+        # sentence is cut where that check would cut it; answers are short (max_new_tokens).
+        stable = self._raw
+        if not final:
+            opened = _OPEN_MARKUP.search(stable, self._closed)
+            self._closed = opened.start() if opened else len(stable)
+            stable = stable[:self._closed]
+        clean, _ = remove_foreign_links(stable, self._allowed)
+        sentences = split_sentences(clean)
+        finished = sentences if final else sentences[:-1]
+        passed = [sentence for sentence in finished[self._released:]
+                  if not reveals_prompt(sentence, self._texts, self._threshold, withheld=self._withheld,
+                                        canary=self._canary)]
+        self._released = max(self._released, len(finished))
+        if not passed:
+            return ""
+        text = (" " if self._shown else "") + " ".join(passed)
+        self._shown = True
+        return text
