@@ -132,9 +132,11 @@ def live_api(indexed_template: Path, tmp_path_factory: pytest.TempPathFactory) -
         yield live
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """Debian's Chromium driven by Playwright (skipped where either is missing)."""
+    """Debian's Chromium driven by Playwright (skipped where either is missing). Module scope:
+    Playwright's sync API keeps an event loop running in the main thread while it is open, which
+    makes every later ``asyncio.run`` in the session fail."""
     sync_api = pytest.importorskip("playwright.sync_api")
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
