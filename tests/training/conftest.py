@@ -4,26 +4,21 @@ renderer that stands in for the answer prompt (training may not import knowledge
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
-from sqlalchemy import Engine
 from sqlmodel import Session
 
-from core.db.engine import build_engine, open_session
-from core.db.migrate import upgrade
 from core.db.queries.conversations import create_conversation
 from core.db.queries.feedback import save_feedback
 from core.db.queries.tenants import create_tenant
 from core.db.queries.training import set_training_opt_out
 from core.db.queries.turns import answer_turn, start_turn
 from core.schemas import Answer, RetrievedChunk
-from core.settings import DatabaseSettings, Settings
-from tests.postgres import temporary_schema
+from tests.db.conftest import db_settings, engine, session
 from training.dataset import RenderedPrompt
+
+__all__ = ["db_settings", "engine", "session"]  # the database fixtures, on SQLite and PostgreSQL
 
 TENANT = "acme"
 
@@ -54,28 +49,6 @@ class ConversationLog:
     included: dict[str, uuid.UUID] = field(default_factory=dict)
     excluded: dict[str, uuid.UUID] = field(default_factory=dict)
     conversation_of: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        settings = Settings(data_dir=tmp_path / "data")
-        engine = build_engine(settings)
-        upgrade(engine)
-        yield engine
-        engine.dispose()
-        return
-    with temporary_schema() as url:
-        engine = build_engine(Settings(data_dir=tmp_path / "data", database=DatabaseSettings(url=SecretStr(url))))
-        upgrade(engine)
-        yield engine
-        engine.dispose()
-
-
-@pytest.fixture
-def session(engine: Engine) -> Iterator[Session]:
-    with open_session(engine) as session:
-        yield session
 
 
 def _turn(session: Session, log: ConversationLog, conversation_id: uuid.UUID, question: str, answer: str,
