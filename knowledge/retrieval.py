@@ -1,4 +1,4 @@
-"""Hybrid retrieval: BM25 and dense candidates fused by :class:`ScoreFusion`, one pipeline for the
+"""Hybrid retrieval: BM25 and dense candidates fused by :class:`HybridRetriever`, one pipeline for the
 embedded store and for Elasticsearch. :class:`KnowledgeSearch` is the Python API over it."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from haystack.document_stores.types import DocumentStore
 
 from core.errors import BackendUnavailableError, InvalidInputError
 from core.settings import Settings
+from knowledge.components.hybrid_retriever import HybridRetriever
 from knowledge.components.memory_bm25_retriever import MemoryBM25Retriever
 from knowledge.components.memory_embedding_retriever import MemoryEmbeddingRetriever
 from knowledge.components.query_embedder import QueryEmbedder
@@ -37,29 +38,30 @@ def _retrievers(settings: Settings, store: DocumentStore) -> tuple[Any, Any]:
 
 
 def build_retrieval_pipeline(settings: Settings, store: DocumentStore, mode: RetrievalMode = "hybrid") -> Pipeline:
-    """``query`` -> (``bm25``, ``query_embedder`` -> ``dense``) -> ``fusion`` [-> ``reranker`` when
-    ``retrieval.rerank``]. With ``mode`` bm25 or dense only that branch is built; the last
-    component's ``documents`` is the ranking."""
+    """``query`` -> ``query_embedder`` -> ``hybrid`` (BM25 + dense + fusion) [-> ``reranker`` when
+    ``retrieval.rerank``]. With ``mode`` bm25 or dense only that retriever is built (``bm25``, or
+    ``query_embedder`` -> ``dense``); the last component's ``documents`` is the ranking."""
     bm25, dense = _retrievers(settings, store)
     pipeline = Pipeline()
-    if mode in ("hybrid", "bm25"):
+    if mode == "bm25":
         pipeline.add_component("bm25", bm25)
-    if mode in ("hybrid", "dense"):
-        pipeline.add_component("query_embedder", QueryEmbedder(**encoder_options(settings)))
+        return pipeline
+    pipeline.add_component("query_embedder", QueryEmbedder(**encoder_options(settings)))
+    if mode == "dense":
         pipeline.add_component("dense", dense)
         pipeline.connect("query_embedder.embedding", "dense.query_embedding")
-    if mode == "hybrid":
-        retrieval = settings.retrieval
-        pipeline.add_component("fusion", ScoreFusion(mode=retrieval.fusion, bm25_weight=retrieval.bm25_weight,
-                                                     dense_weight=retrieval.dense_weight, rrf_k=retrieval.rrf_k,
-                                                     top_k=retrieval.top_k))
-        pipeline.connect("bm25.documents", "fusion.bm25_documents")
-        pipeline.connect("dense.documents", "fusion.dense_documents")
-        if retrieval.rerank:
-            pipeline.add_component("reranker", SentenceReranker(weight=retrieval.rerank_weight, top_k=retrieval.top_k,
-                                                                **encoder_options(settings)))
-            pipeline.connect("fusion.documents", "reranker.documents")
-            pipeline.connect("query_embedder.embedding", "reranker.query_embedding")
+        return pipeline
+    retrieval = settings.retrieval
+    fusion = ScoreFusion(mode=retrieval.fusion, bm25_weight=retrieval.bm25_weight,
+                         dense_weight=retrieval.dense_weight, rrf_k=retrieval.rrf_k, top_k=retrieval.top_k)
+    pipeline.add_component("hybrid", HybridRetriever(bm25_retriever=bm25, embedding_retriever=dense, fusion=fusion,
+                                                     candidates=retrieval.candidates))
+    pipeline.connect("query_embedder.embedding", "hybrid.query_embedding")
+    if retrieval.rerank:
+        pipeline.add_component("reranker", SentenceReranker(weight=retrieval.rerank_weight, top_k=retrieval.top_k,
+                                                            **encoder_options(settings)))
+        pipeline.connect("hybrid.documents", "reranker.documents")
+        pipeline.connect("query_embedder.embedding", "reranker.query_embedding")
     return pipeline
 
 
@@ -120,26 +122,25 @@ class KnowledgeSearch:
         """
         request = self.validate(query, top_k)
         data: dict[str, dict[str, Any]] = {}
-        if self.mode in ("hybrid", "bm25"):
-            data["bm25"] = {"query": request.query, "filters": filters}
-        if self.mode in ("hybrid", "dense"):
+        if self.mode != "bm25":
             data["query_embedder"] = {"text": request.query}
-            data["dense"] = {"filters": filters}
         reranking = self.mode == "hybrid" and self.settings.retrieval.rerank
         if self.mode == "hybrid":
             candidates = max(request.top_k, self.settings.retrieval.rerank_candidates) if reranking else request.top_k
-            data["fusion"] = {"top_k": candidates}
+            data["hybrid"] = {"query": request.query, "filters": filters, "top_k": candidates}
             if reranking:
                 data["reranker"] = {"top_k": request.top_k}
+        elif self.mode == "bm25":
+            data["bm25"] = {"query": request.query, "filters": filters, "top_k": request.top_k}
         else:
-            data[self.mode] = {**data[self.mode], "top_k": request.top_k}
+            data["dense"] = {"filters": filters, "top_k": request.top_k}
         try:
             result = self.pipeline.run(data)
         except Exception as exc:
             if _store_unreachable(exc):
                 raise BackendUnavailableError(f"the document store is unreachable: {exc}") from exc
             raise
-        last = "reranker" if reranking else "fusion" if self.mode == "hybrid" else self.mode
+        last = "reranker" if reranking else self.mode
         return list(result[last]["documents"])
 
 

@@ -6,6 +6,9 @@ import pytest
 from haystack import Document, Pipeline
 
 from core.settings import Settings
+from knowledge.components.hybrid_retriever import HybridRetriever
+from knowledge.components.memory_bm25_retriever import MemoryBM25Retriever
+from knowledge.components.memory_embedding_retriever import MemoryEmbeddingRetriever
 from knowledge.components.score_fusion import ScoreFusion
 from knowledge.components.section_converter import SectionConverter
 from knowledge.components.section_splitter import SectionSplitter, chunk_id
@@ -32,6 +35,37 @@ def test_retrieval_pipeline_round_trips(tmp_path) -> None:
     original = pipeline.to_dict()
     assert loaded["components"] == original["components"]
     assert sorted(map(str, loaded["connections"])) == sorted(map(str, original["connections"]))
+
+
+def test_hybrid_retriever_round_trips_with_its_retrievers(tmp_path) -> None:
+    store = PersistentDocumentStore(path=str(tmp_path / "x.json"))
+    hybrid = HybridRetriever(bm25_retriever=MemoryBM25Retriever(document_store=store, top_k=9),
+                             embedding_retriever=MemoryEmbeddingRetriever(document_store=store, top_k=9),
+                             fusion=ScoreFusion(mode="rrf", rrf_k=10, top_k=3), candidates=9)
+    pipeline = Pipeline()
+    pipeline.add_component("hybrid", hybrid)
+    # Haystack refuses to import the nested retrievers' classes unless their module is allowed
+    loaded = Pipeline.loads(pipeline.dumps(), allowed_modules=["knowledge.*"]).get_component("hybrid")
+    assert isinstance(loaded, HybridRetriever) and isinstance(loaded.bm25_retriever, MemoryBM25Retriever)
+    assert loaded.fusion.mode == "rrf" and loaded.candidates == 9
+    assert loaded.to_dict() == hybrid.to_dict()
+
+
+def test_hybrid_retriever_fuses_both_candidate_lists_and_passes_filters_on(tmp_path) -> None:
+    store = PersistentDocumentStore(path=str(tmp_path / "x.json"))
+    store.write_documents([
+        Document(id="lexical", content="factory reset procedure", embedding=[0.0, 1.0], meta={"tenant": "a"}),
+        Document(id="semantic", content="restore defaults", embedding=[1.0, 0.0], meta={"tenant": "a"}),
+        Document(id="other", content="factory reset procedure", embedding=[1.0, 0.0], meta={"tenant": "b"}),
+    ])
+    hybrid = HybridRetriever(bm25_retriever=MemoryBM25Retriever(document_store=store),
+                             embedding_retriever=MemoryEmbeddingRetriever(document_store=store),
+                             fusion=ScoreFusion(top_k=5), candidates=5)
+    found = hybrid.run(query="factory reset", query_embedding=[1.0, 0.0],
+                       filters=metadata_filters(tenant="a"))["documents"]
+    assert {d.id for d in found} == {"lexical", "semantic"}
+    assert all(d.meta["tenant"] == "a" for d in found)
+    assert hybrid.run(query="factory reset", query_embedding=[1.0, 0.0], top_k=1)["documents"][0].id == "other"
 
 
 def test_splitter_keeps_sections_whole_and_ids_stable() -> None:

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from typing import Any
+
+from haystack import Document, component, default_from_dict, default_to_dict
+from haystack.core.serialization import component_to_dict
+from haystack.utils.deserialization import deserialize_component_inplace
+
+from knowledge.components.score_fusion import ScoreFusion
+
+
+@component
+class HybridRetriever:
+    """BM25 and dense retrieval fused in one step: both retrievers' candidates are fused here and
+    only the fused top ``top_k`` leave the component.
+
+    Why one component rather than three connected ones: a Haystack pipeline deep-copies every list
+    passed between components, and copying 2 x 50 candidate Documents (through ``isinstance`` checks
+    against the Component protocol) cost more than both searches together on squad-dev (see README).
+    The wrapped retrievers are the shipped ones of each store (in-memory or Elasticsearch), called
+    with the same arguments a pipeline would pass them.
+
+    Usage::
+
+        retriever = HybridRetriever(bm25_retriever=MemoryBM25Retriever(document_store=store),
+                                    embedding_retriever=MemoryEmbeddingRetriever(document_store=store),
+                                    fusion=ScoreFusion(top_k=5), candidates=50)
+        documents = retriever.run(query="reset the R7", query_embedding=vector)["documents"]
+    """
+
+    def __init__(self, bm25_retriever: Any, embedding_retriever: Any, fusion: ScoreFusion,
+                 candidates: int = 50) -> None:
+        if candidates < 1:
+            raise ValueError("candidates must be at least 1")
+        self.bm25_retriever = bm25_retriever
+        self.embedding_retriever = embedding_retriever
+        self.fusion = fusion
+        self.candidates = candidates
+
+    def warm_up(self) -> None:
+        for retriever in (self.bm25_retriever, self.embedding_retriever):
+            if hasattr(retriever, "warm_up"):
+                retriever.warm_up()
+
+    @component.output_types(documents=list[Document])
+    def run(self, query: str, query_embedding: list[float], filters: dict[str, Any] | None = None,
+            top_k: int | None = None) -> dict[str, list[Document]]:
+        """:returns: the fused top ``top_k`` (default: the fusion's), best first; each document's
+        meta keeps its ``bm25_score`` and ``dense_score``."""
+        lexical = self.bm25_retriever.run(query=query, filters=filters, top_k=self.candidates)["documents"]
+        semantic = self.embedding_retriever.run(query_embedding=query_embedding, filters=filters,
+                                                top_k=self.candidates)["documents"]
+        return self.fusion.run(bm25_documents=lexical, dense_documents=semantic, top_k=top_k)
+
+    def to_dict(self) -> dict[str, Any]:
+        return default_to_dict(self, bm25_retriever=component_to_dict(self.bm25_retriever, "bm25_retriever"),
+                               embedding_retriever=component_to_dict(self.embedding_retriever,
+                                                                     "embedding_retriever"),
+                               fusion=component_to_dict(self.fusion, "fusion"), candidates=self.candidates)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HybridRetriever:
+        params = data["init_parameters"]
+        for key in ("bm25_retriever", "embedding_retriever", "fusion"):
+            deserialize_component_inplace(params, key=key)
+        return default_from_dict(cls, data)
