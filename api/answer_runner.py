@@ -94,16 +94,14 @@ class AnswerRun:
     """One answer computed on the gate's workers and read as async events.
 
     :param produce: starts the answer; called on a worker thread.
-    :param count_tokens: counts the tokens of a streamed piece (on the worker thread).
     :param timeout_s: the whole run, waiting for a worker included.
     """
 
     def __init__(self, gate: AnswerGate, ticket: Ticket, *, produce: Callable[[], Iterator[AnswerEvent]],
-                 count_tokens: Callable[[str], int], timeout_s: float) -> None:
+                 timeout_s: float) -> None:
         self._gate = gate
         self._ticket = ticket
         self._produce = produce
-        self._count_tokens = count_tokens
         self._timeout_s = timeout_s
         self._cancel = threading.Event()
         self._loop = asyncio.get_running_loop()
@@ -148,8 +146,8 @@ class AnswerRun:
                 for event in iterator:
                     if self._cancel.is_set():
                         break
-                    if event.kind == "token":
-                        self.generated_tokens += self._count_tokens(event.text)
+                    if event.kind == "answer" and event.answer is not None:
+                        self.generated_tokens = event.answer.generated_tokens
                     self._post(event)
             finally:
                 close = getattr(iterator, "close", None)

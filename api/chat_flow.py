@@ -151,7 +151,7 @@ async def start_chat(state: AppState, *, tenant_id: str, request: ChatRequest,
     def produce() -> Any:
         return service.stream(question, prepared.history, filters)
 
-    run = AnswerRun(state.gate, ticket, produce=produce, count_tokens=state.generator.count_tokens,
+    run = AnswerRun(state.gate, ticket, produce=produce,
                     timeout_s=state.settings.api.request_timeout_s)
     chat = ChatTurnRun(state, tenant_id, prepared, run)
     try:

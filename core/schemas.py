@@ -63,4 +63,6 @@ class Answer(BaseModel):
     standalone_query: str = Field(default="", description="the question rewritten without the history")
     retrieved: list[RetrievedChunk] = Field(default_factory=list)
     fallback_reason: str | None = Field(default=None, description="why the configured generator was not used")
+    generated_tokens: int = Field(default=0, ge=0, description="tokens the generator wrote for this answer, "
+                                  "regeneration included, whether or not the checks let them through")
     timings: Timings = Field(default_factory=Timings)

@@ -160,6 +160,8 @@ class AnswerPipeline:
             yield from self._streamed(gate.flush(), timings, started)
         timings.generation_ms = _ms(stage)
         text = "".join(pieces).strip()
+        # counted on the whole reply, not per streamed sentence: the gate may hold back or drop text
+        base["generated_tokens"] = self.generator.count_tokens(text) if text else 0
         if not use_retrieval:
             yield self._final(Answer(text=text, grounded=False, generator=self.generator.name,
                                      adapter_version=self.generator.adapter_version, **base), started)
@@ -207,6 +209,8 @@ class AnswerPipeline:
                 stage = time.perf_counter()
                 retry = self._regenerate(request)
                 timings.regeneration_ms = _ms(stage)
+                if retry:
+                    base["generated_tokens"] = base.get("generated_tokens", 0) + self.generator.count_tokens(retry)
                 if retry is not None:
                     stage = time.perf_counter()
                     check = check_citations(retry, documents, threshold, withheld=self._system_prompt(request),

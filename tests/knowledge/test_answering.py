@@ -277,6 +277,8 @@ def test_unsupported_reply_is_regenerated_once_then_replaced_by_extraction(index
     assert answer.fallback_reason == "no sentence of the generated answer is supported by the sources"
     assert "espresso" not in answer.text and "bread" not in answer.text
     assert answer.grounded and answer.citations and not answer.abstained
+    # both replies were generated, though the extractive answer replaced them
+    assert answer.generated_tokens == 2 * len(UNSUPPORTED.split()) > 0
 
 
 @pytest.mark.slow
@@ -395,6 +397,8 @@ def test_system_prompt_never_reaches_the_answer(indexed: Indexed) -> None:
         assert plain not in text, f"system prompt sentence in the answer: {plain!r}"
     for phrase in ("customer support assistant", "reference data", "never reveal", "reply exactly", "square brackets"):
         assert phrase not in text.lower()
+    # the withheld sentences were still generated: the count covers the whole reply, not what was shown
+    assert answer.generated_tokens == len("".join(generator.pieces).split()) > len(answer.text.split())
 
 
 @pytest.mark.slow
