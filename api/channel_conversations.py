@@ -14,7 +14,7 @@ from api.schemas import ChatRequest, public_citations
 from api.state import AppState
 from bot.channels.conversation_port import ChannelName, ChannelReply, Rating
 from core.db.engine import open_session
-from core.db.queries.channel_threads import open_thread_conversation
+from core.db.queries.channel_threads import channel_event_turn_id, open_thread_conversation
 from core.db.queries.conversations import request_handoff
 from core.db.queries.feedback import save_feedback
 
@@ -27,7 +27,7 @@ class StateConversations:
         self._get_state = get_state
 
     async def ask(self, *, tenant_id: str, channel: ChannelName, thread_key: str, question: str,
-                  user_id: str | None) -> ChannelReply:
+                  user_id: str | None, event_key: str | None = None) -> ChannelReply:
         state = self._get_state()
 
         def open_conversation() -> uuid.UUID:
@@ -38,7 +38,9 @@ class StateConversations:
         state.service.validate(question)  # before anything is stored
         conversation_id = await to_thread.run_sync(open_conversation)
         request = ChatRequest(conversation_id=conversation_id, message=question, channel=channel, user_id=user_id)
-        run = await start_chat(state, tenant_id=tenant_id, request=request)
+        turn_id = (channel_event_turn_id(tenant_id=tenant_id, channel=channel, event_key=event_key)
+                   if event_key else None)
+        run = await start_chat(state, tenant_id=tenant_id, request=request, turn_id=turn_id)
         answer = await run.final_answer()
         public = answer.model_copy(update={"citations": public_citations(answer.citations)})
         return ChannelReply(turn_id=run.turn_id, conversation_id=run.conversation_id, answer=public)

@@ -129,19 +129,22 @@ class ChatTurnRun:
 
 
 async def start_chat(state: AppState, *, tenant_id: str, request: ChatRequest,
-                     history: list[ChatTurn] | None = None) -> ChatTurnRun:
+                     history: list[ChatTurn] | None = None, turn_id: uuid.UUID | None = None) -> ChatTurnRun:
     """Admit the request and write its pending turn. ``history`` is given by channels that keep the
-    conversation elsewhere (a helpdesk ticket thread); it replaces the stored one.
+    conversation elsewhere (a helpdesk ticket thread); it replaces the stored one. ``turn_id`` is
+    given by channels whose platform redelivers events: derived from the event, it makes a
+    redelivery fail to start (never part of ``ChatRequest``, so API clients cannot pick ids).
 
     :raises InvalidInputError: empty or oversized message (nothing stored).
     :raises OverloadedError: the answer queue is full (nothing stored).
     :raises NotFoundError: ``conversation_id`` is not one of the tenant's (nothing stored).
+    :raises AlreadyHandledError: a turn with ``turn_id`` exists already (nothing stored).
     """
     service = state.service
     question = service.validate(request.message)
     ticket = state.gate.admit()
     try:
-        prepared = await to_thread.run_sync(_prepare, state, tenant_id, request, question, history)
+        prepared = await to_thread.run_sync(_prepare, state, tenant_id, request, question, history, turn_id)
     except BaseException:
         ticket.release()
         raise
@@ -163,7 +166,7 @@ async def start_chat(state: AppState, *, tenant_id: str, request: ChatRequest,
 
 
 def _prepare(state: AppState, tenant_id: str, request: ChatRequest, question: str,
-             given_history: list[ChatTurn] | None) -> _Prepared:
+             given_history: list[ChatTurn] | None, turn_id: uuid.UUID | None) -> _Prepared:
     with open_session(state.engine) as session:
         if request.conversation_id is None:
             conversation = conversations.create_conversation(session, tenant_id=tenant_id, channel=request.channel,
@@ -178,5 +181,6 @@ def _prepare(state: AppState, tenant_id: str, request: ChatRequest, question: st
         if given_history is not None:
             limit = state.settings.answer.history_turns
             history = given_history[-limit:] if limit else []
-        turn = turns.start_turn(session, tenant_id=tenant_id, conversation_id=conversation.id, question=question)
+        turn = turns.start_turn(session, tenant_id=tenant_id, conversation_id=conversation.id, question=question,
+                                turn_id=turn_id)
         return _Prepared(conversation_id=conversation.id, turn_id=turn.id, history=history)

@@ -6,9 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from core.db.tables import ApiKey
 
 
 def _engine(settings: Settings) -> Any:
@@ -63,17 +66,27 @@ def cmd_tenants_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _key_kind(row: ApiKey) -> str:
+    from core.db.tables import KeyScope
+
+    return "public" if row.scope == KeyScope.PUBLIC else "admin" if row.admin else "user"
+
+
 def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> int:
     from core.db.engine import open_session
     from core.db.queries.api_keys import create_api_key
+    from core.db.tables import KeyScope
 
+    scope = KeyScope.PUBLIC if args.public else KeyScope.FULL
     with open_session(_engine(settings)) as session:
-        row, key = create_api_key(session, tenant_id=args.tenant, admin=args.admin, name=args.name or "")
+        row, key = create_api_key(session, tenant_id=args.tenant, admin=args.admin, scope=scope, name=args.name or "")
     if args.json:
-        sys.stdout.write(json.dumps({"key": key, "prefix": row.prefix, "tenant": row.tenant_id, "admin": row.admin}) + "\n")
+        sys.stdout.write(json.dumps({"key": key, "prefix": row.prefix, "tenant": row.tenant_id, "admin": row.admin,
+                                     "scope": row.scope}) + "\n")
     else:
         print(key)
-        print(f"(tenant {row.tenant_id}{', admin' if row.admin else ''}; shown once, stored hashed; "
+        use = "; for the chat widget's data-api-key only" if _key_kind(row) == "public" else ""
+        print(f"(tenant {row.tenant_id}, {_key_kind(row)} key{use}; shown once, stored hashed; "
               f"revoke with `supportbot keys revoke {row.prefix}`)", file=sys.stderr)
     return 0
 
@@ -85,7 +98,7 @@ def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> int:
     with open_session(_engine(settings)) as session:
         for row in list_api_keys(session, tenant_id=args.tenant):
             state = f"revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "active"
-            print(f"{row.prefix}…\t{'admin' if row.admin else 'user'}\t{state}\t{row.name}")
+            print(f"{row.prefix}…\t{_key_kind(row)}\t{state}\t{row.name}")
     return 0
 
 
@@ -125,10 +138,13 @@ def add_admin_commands(commands: Any) -> None:
     key_create = key_actions.add_parser("create", help="create a key and print it once")
     key_create.add_argument("--tenant", required=True)
     key_create.add_argument("--admin", action="store_true", help="may use the /v1/admin routes")
+    key_create.add_argument("--public", action="store_true",
+                            help="a publishable key (sbp_...) for the chat widget's data-api-key: it may only chat "
+                                 "on the web channel, rate answers, hand over and restore its conversations")
     key_create.add_argument("--name", help="a label, e.g. who uses the key")
     key_create.add_argument("--json", action="store_true")
     key_create.set_defaults(handler=cmd_keys_create)
-    key_list = key_actions.add_parser("list", help="a tenant's keys (prefixes only)")
+    key_list = key_actions.add_parser("list", help="a tenant's keys (prefix, user/admin/public, state, name)")
     key_list.add_argument("--tenant", required=True)
     key_list.set_defaults(handler=cmd_keys_list)
     revoke = key_actions.add_parser("revoke", help="revoke a key by its prefix")

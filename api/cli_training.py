@@ -2,7 +2,8 @@
 
 The ``training`` package may not import ``knowledge``; what it needs from there is built here and
 passed in: the prompt renderer (answer prompt + document store) for the dataset, the base model
-directory (the SmolLM2 cache) for training, and the generate callables for the evaluation.
+directory (the SmolLM2 cache) for training, and the generate callables and the citation judge (the
+answer pipeline's support check) for the evaluation gate.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from core.errors import InvalidInputError
 from core.settings import Settings
-from jobs.training_inputs import answer_prompt_renderer, base_model_dir, local_generate
+from jobs.training_inputs import answer_prompt_renderer, base_model_dir, citation_judge, local_generate
 
 
 def _tenant(args: argparse.Namespace, settings: Settings) -> str:
@@ -90,7 +91,8 @@ def cmd_train_lora(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_train_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from training.dataset import load_split
-    from training.evaluate import GateConfig, decide, evaluate_models
+    from training.evaluate import GOLDEN, HELD_OUT, GateConfig, run_gate
+    from training.golden_set import golden_set_version, load_golden_set
     from training.registry import validate_adapter_dir
 
     candidate = Path(args.candidate)
@@ -99,20 +101,18 @@ def cmd_train_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     examples = load_split(dataset, "test")
     if args.limit:
         examples = examples[: args.limit]
+    gate = GateConfig(primary=args.primary, margin=args.margin, tolerance=args.tolerance, min_examples=args.min_examples)
     registry = _registry(settings)
     base_dir = Path(str(manifest.get("base_model") or base_model_dir(settings)))
     generators = {"candidate": local_generate(settings, base_dir, candidate), "base": local_generate(settings, base_dir, None)}
     current = registry.current_path(args.line)
     if current is not None and current.resolve() != candidate.resolve():
         generators["current"] = local_generate(settings, base_dir, current)
-    report = evaluate_models(examples, generators)
-    gate = GateConfig(primary=args.primary, margin=args.margin, tolerance=args.tolerance, min_examples=args.min_examples)
-    decision = decide(report["results"], report["n_examples"], gate) if examples else None
-    result = {"candidate": str(candidate), "dataset": str(dataset), "n_examples": report["n_examples"],
-              "results": report["results"], "promote": bool(decision and decision.promote),
-              "reasons": decision.reasons if decision else ["the test split is empty"],
-              "compared_with": decision.compared_with if decision else None}
-    (candidate / "evaluation.json").write_text(json.dumps({**result, "answers": report["answers"]}, indent=2) + "\n",
+    report = run_gate({HELD_OUT: examples, GOLDEN: load_golden_set()}, generators,
+                      judge=citation_judge(settings), gate=gate)
+    result: dict[str, Any] = {"candidate": str(candidate), "dataset": str(dataset),
+                              "golden_set": golden_set_version(), **report.summary()}
+    (candidate / "evaluation.json").write_text(json.dumps({**result, "answers": report.answers()}, indent=2) + "\n",
                                                encoding="utf-8")
     if args.promote and result["promote"]:
         version = candidate.name if candidate.parent == registry.root / args.line else registry.register(
@@ -122,9 +122,11 @@ def cmd_train_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         sys.stdout.write(json.dumps(result) + "\n")
         return 0
-    print(f"{result['n_examples']} held-out examples from {dataset}")
-    for name, metrics in report["results"].items():
-        print(f"  {name:10}" + "".join(f"  {k} {v:.4f}" for k, v in metrics.items()))
+    origin = {HELD_OUT: f"the test split of {dataset}", GOLDEN: f"the golden set {result['golden_set']}"}
+    for name, evaluated in result["sets"].items():
+        print(f"{name}: {evaluated['n_examples']} examples from {origin[name]}")
+        for model, metrics in evaluated["results"].items():
+            print(f"  {model:10}" + "".join(f"  {k} {v:.4f}" for k, v in metrics.items()))
     print(("PROMOTE" if result["promote"] else "KEEP CURRENT") + ": " + "; ".join(result["reasons"]))
     if "promoted" in result:
         print(f"promoted {result['promoted']}")
@@ -176,6 +178,19 @@ def cmd_train_opt_out(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _add_gate_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--primary``, ``--margin``, ``--tolerance``, ``--min-examples``: the fields of ``GateConfig``,
+    with its defaults and help."""
+    from dataclasses import MISSING, fields
+
+    from training.evaluate import METRICS, GateConfig
+
+    for gate_field in fields(GateConfig):
+        default = gate_field.default if gate_field.default is not MISSING else None
+        parser.add_argument(f"--{gate_field.name.replace('_', '-')}", default=default, help=gate_field.metadata["help"],
+                            **({"choices": METRICS} if gate_field.name == "primary" else {"type": type(default)}))
+
+
 def add_training_commands(commands: Any) -> None:
     train = commands.add_parser("train", help="training data, LoRA fine-tuning, evaluation gate, adapter registry")
     actions = train.add_subparsers(dest="action", required=True)
@@ -201,15 +216,14 @@ def add_training_commands(commands: Any) -> None:
     lora.add_argument("--json", action="store_true")
     lora.set_defaults(handler=cmd_train_lora)
 
-    evaluate = actions.add_parser("evaluate", help="candidate vs current vs base on the held-out split; gate")
+    evaluate = actions.add_parser("evaluate", help="candidate vs current vs base on the held-out split and the "
+                                                   "golden set; gate")
     evaluate.add_argument("--candidate", required=True, help="adapter directory to judge")
     evaluate.add_argument("--dataset", help="dataset directory (default: the one the candidate was trained on)")
     evaluate.add_argument("--line", default="default")
-    evaluate.add_argument("--limit", type=int, default=None, help="only the first N test examples")
-    evaluate.add_argument("--primary", default="rouge_l", choices=("rouge_l", "token_f1", "citation_f1"))
-    evaluate.add_argument("--margin", type=float, default=0.01)
-    evaluate.add_argument("--tolerance", type=float, default=0.02)
-    evaluate.add_argument("--min-examples", type=int, default=5)
+    evaluate.add_argument("--limit", type=int, default=None,
+                          help="only the first N held-out examples (the golden set is always used whole)")
+    _add_gate_arguments(evaluate)
     evaluate.add_argument("--promote", action="store_true", help="register and promote when the gate passes")
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(handler=cmd_train_evaluate)

@@ -63,13 +63,21 @@ def cmd_jobs_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _raise_keyboard_interrupt(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def cmd_jobs_run(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the job here, through the same lock and records as the worker. Exit status 0 when every
+    run succeeded; 1 when one failed (not retried: see :mod:`jobs.runner`) or its lock was held;
+    130 when interrupted."""
     from api.cli_admin import _engine
-    from jobs.runner import JobRunner
+    from jobs.runner import CLI, JobRunner
     from jobs.scheduler import check_tenants_exist, retention_tenants
 
     engine = _engine(settings)
     check_tenants_exist(settings, engine)
+    tenant_arg: str | None = args.tenant
     payload: dict[str, Any] = {}
     if args.source:
         if args.kind != "reindex":
@@ -77,25 +85,46 @@ def cmd_jobs_run(args: argparse.Namespace, settings: Settings) -> int:
         named = [s for s in settings.worker.sources if s.name == args.source]
         if not named:
             raise InvalidInputError(f"no source named {args.source!r} in worker.sources")
+        if tenant_arg and tenant_arg != named[0].tenant:
+            raise InvalidInputError(f"source {args.source!r} belongs to tenant {named[0].tenant!r}, not {tenant_arg!r}")
         payload["source"] = args.source
         tenants = [named[0].tenant]
-    elif args.kind == "retention" and not args.tenant:
+    elif args.kind == "retention" and not tenant_arg:
         tenants = retention_tenants(settings, engine)
     else:
-        tenants = [args.tenant or settings.default_tenant]
+        tenants = [tenant_arg or settings.default_tenant]
     runner = JobRunner(settings, engine)
     runner.fail_abandoned()
-    failed = False
-    for tenant in tenants:
-        outcome = runner.run_now(args.kind, tenant=tenant, payload=payload, requested_by="cli")
-        if outcome.job_id is None:
-            print(f"{args.kind} for {tenant}: already running elsewhere (locked); not run", file=sys.stderr)
-            failed = True
-            continue
-        status = outcome.status.value if outcome.status else "?"
-        print(f"{args.kind} for {tenant}: {status} (job {outcome.job_id})" + (f": {outcome.error}" if outcome.error else ""))
-        failed = failed or outcome.error is not None
-    return 1 if failed else 0
+    # SIGTERM (docker stop, a CronJob's deadline) ends the run like Ctrl-C, so its record is
+    # marked failed at once instead of staying "running" until the lease expires.
+    handles_sigterm = _in_main_thread()  # signal handlers can only be set there
+    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt) if handles_sigterm else None
+    locked = failed = False
+    try:
+        for tenant in tenants:
+            outcome = runner.run_now(args.kind, tenant=tenant, payload=payload, requested_by=CLI)
+            if outcome.job_id is None:
+                print(f"{args.kind} for {tenant}: already running elsewhere (locked); not run", file=sys.stderr)
+                locked = True
+                continue
+            status = outcome.status.value if outcome.status else "?"
+            print(f"{args.kind} for {tenant}: {status} (job {outcome.job_id})"
+                  + (f": {outcome.error}" if outcome.error else ""))
+            failed = failed or outcome.error is not None
+    except KeyboardInterrupt:
+        print(f"{args.kind}: interrupted; a run that had started is recorded as failed (not retried)", file=sys.stderr)
+        return 130
+    finally:
+        if handles_sigterm:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+    if failed:
+        print("a failed run from the CLI is not retried automatically; fix the cause and run it again "
+              "(`supportbot jobs --status failed` lists the records)", file=sys.stderr)
+    return 1 if failed or locked else 0
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 def add_worker_commands(commands: Any) -> None:
@@ -107,7 +136,8 @@ def add_worker_commands(commands: Any) -> None:
     jobs = commands.add_parser("jobs", help="list job runs, or run a job now (through the same locks)")
     jobs.add_argument("--kind", choices=KINDS)
     jobs.add_argument("--status", choices=STATUSES)
-    jobs.add_argument("--tenant", help="only this tenant's records (default: every tenant)")
+    jobs.add_argument("--tenant", help="only this tenant's records (default: every tenant); "
+                      "with `run`: the tenant to run for")
     jobs.add_argument("--limit", type=int, default=50)
     jobs.add_argument("--json", action="store_true")
     jobs.set_defaults(handler=cmd_jobs_list)
@@ -115,5 +145,8 @@ def add_worker_commands(commands: Any) -> None:
     run = actions.add_parser("run", help="run a job now and record it")
     run.add_argument("kind", choices=KINDS)
     run.add_argument("--source", help="reindex: the worker.sources entry (default: all of the tenant's)")
-    run.add_argument("--tenant", help="default: the source's tenant, or settings.default_tenant")
+    # SUPPRESS: when absent here, the namespace keeps `jobs --tenant X`'s value (a default of None
+    # would overwrite it), so `jobs --tenant X run K` and `jobs run K --tenant X` mean the same.
+    run.add_argument("--tenant", default=argparse.SUPPRESS,
+                     help="default: the source's tenant, or settings.default_tenant")
     run.set_defaults(handler=cmd_jobs_run)

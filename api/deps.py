@@ -1,6 +1,18 @@
 """Request dependencies, as ``Annotated`` aliases: the app state, a database session, the caller
-(tenant + key, from ``Authorization: Bearer`` or ``X-API-Key``, rate limited per key) and the admin
-requirement."""
+(tenant + key, from ``Authorization: Bearer`` or ``X-API-Key``, rate limited per key) and what the
+key may do.
+
+Which routes a key may use is decided here, by the dependency a route declares:
+
+- :data:`PrincipalDep`: full keys only. Every route uses it unless it is one the chat widget needs,
+  so a new route refuses public keys until someone decides otherwise.
+- :data:`WidgetPrincipalDep`: full or public keys; only the widget's routes (``POST /v1/chat``,
+  ``POST /v1/feedback``, ``POST /v1/handoff``, ``GET /v1/conversations/{id}``). A public key sits in
+  the page source of every site that embeds the widget, so those routes also call
+  :meth:`Principal.require_channel` and, for it, see only web conversations
+  (:attr:`Principal.conversation_channel`).
+- :data:`AdminDep`: admin keys (which are never public).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +27,7 @@ from sqlmodel import Session
 from api.state import AppState
 from core.db.engine import open_session
 from core.db.queries.api_keys import find_active_key
+from core.db.tables import KeyScope
 from core.errors import AuthenticationError, PermissionDeniedError, RateLimitedError
 
 
@@ -33,6 +46,10 @@ def get_session(state: StateDep) -> Iterator[Session]:
 
 SessionDep = Annotated[Session, Depends(get_session)]
 
+WIDGET_CHANNEL = "web"
+PUBLIC_KEY_ROUTES = ("POST /v1/chat, POST /v1/feedback, POST /v1/handoff and GET /v1/conversations/{id}, "
+                     "the chat widget's routes")
+
 _bearer = HTTPBearer(auto_error=False, description="an API key: `Authorization: Bearer sb_...`")
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key: `X-API-Key: sb_...`")
 
@@ -45,11 +62,32 @@ class Principal:
     key_id: int
     key_prefix: str
     admin: bool
+    scope: KeyScope = KeyScope.FULL
+
+    @property
+    def public(self) -> bool:
+        return self.scope == KeyScope.PUBLIC
+
+    @property
+    def conversation_channel(self) -> str | None:
+        """The only channel whose conversations this key may read, continue or hand over (None: any)."""
+        return WIDGET_CHANNEL if self.public else None
+
+    def require_full(self, what: str) -> None:
+        """:raises PermissionDeniedError: a public key, asking for ``what`` (which the widget never does)."""
+        if self.public:
+            raise PermissionDeniedError(f"public keys may not {what}; that needs a full API key")
+
+    def require_channel(self, channel: str) -> None:
+        """:raises PermissionDeniedError: a public key asking for another channel than the widget's."""
+        if self.public and channel != WIDGET_CHANNEL:
+            raise PermissionDeniedError(f"public keys may only use the {WIDGET_CHANNEL!r} channel (the chat "
+                                        f"widget's), not {channel!r}")
 
 
-def get_principal(state: StateDep,
-                  bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-                  header_key: Annotated[str | None, Depends(_api_key_header)]) -> Principal:
+def authenticate(state: StateDep,
+                 bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+                 header_key: Annotated[str | None, Depends(_api_key_header)]) -> Principal:
     """The key is looked up in a session of its own, closed before the route runs (not
     :data:`SessionDep`, which lives as long as the request): a chat route runs for the whole
     answer and needs more connections to write its turn, so a connection held by authentication
@@ -69,10 +107,24 @@ def get_principal(state: StateDep,
     except RateLimitedError:
         state.metrics.rejected.labels("rate_limited").inc()
         raise
-    return Principal(tenant_id=key.tenant_id, key_id=key.id, key_prefix=key.prefix, admin=key.admin)
+    return Principal(tenant_id=key.tenant_id, key_id=key.id, key_prefix=key.prefix, admin=key.admin,
+                     scope=KeyScope(key.scope))
+
+
+WidgetPrincipalDep = Annotated[Principal, Depends(authenticate)]
+"""Any valid key, public ones included: for the chat widget's routes only."""
+
+
+def get_principal(principal: WidgetPrincipalDep) -> Principal:
+    """:raises PermissionDeniedError: a public key (this route is not one the widget needs)."""
+    if principal.public:
+        raise PermissionDeniedError(f"public keys may only use {PUBLIC_KEY_ROUTES}; this route needs a full "
+                                    "API key (`supportbot keys create` without --public)")
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+"""A full (not public) key."""
 
 
 def require_admin(principal: PrincipalDep) -> Principal:

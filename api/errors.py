@@ -22,6 +22,7 @@ STATUS_BY_CODE: dict[str, int] = {
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.NOT_FOUND: 404,
     "method_not_allowed": 405,
+    ErrorCode.ALREADY_HANDLED: 409,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.UNSUPPORTED_FILE: 415,
     ErrorCode.INVALID_INPUT: 422,
@@ -91,7 +92,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_payload("internal_error", "internal server error"), status_code=500)
 
 
-_DESCRIPTIONS = {400: "malformed body", 401: "missing, unknown or revoked API key", 403: "not an admin key",
+_DESCRIPTIONS = {400: "malformed body", 401: "missing, unknown or revoked API key",
+                 403: "a public key outside the chat widget's routes or channel, or not an admin key",
                  404: "not found in this tenant", 413: "body too large", 415: "unsupported file type",
                  422: "invalid request", 429: "rate limit exceeded (see Retry-After)",
                  503: "overloaded (see Retry-After) or a backend is unavailable", 504: "no answer in time"}
@@ -102,5 +104,5 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorBody, "description": _DESCRIPTIONS[status]} for status in statuses}
 
 
-AUTHENTICATED = (400, 401, 413, 422, 429)
+AUTHENTICATED = (400, 401, 403, 413, 422, 429)
 """What any authenticated route can answer besides its own errors."""

@@ -11,6 +11,7 @@ Hierarchy::
     ├── AuthenticationError   no API key, or one that is unknown or revoked
     ├── PermissionDeniedError the key is valid but may not do this (admin routes)
     ├── NotFoundError         a named thing does not exist (or belongs to another tenant)
+    ├── AlreadyHandledError   a delivery of something already recorded (a channel's retried event)
     ├── RateLimitedError      the caller sent too many requests; ``retry_after_s`` says when to retry
     └── BackendUnavailableError  a store or server we depend on cannot be reached
         ├── OverloadedError   every generator is busy and the queue is full; ``retry_after_s``
@@ -34,6 +35,7 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
     OVERLOADED = "overloaded"
     TIMEOUT = "timeout"
+    ALREADY_HANDLED = "already_handled"
 
 
 class SupportbotError(Exception):
@@ -60,6 +62,13 @@ class UnsupportedFileError(InvalidInputError):
 
 class NotFoundError(SupportbotError):
     code = ErrorCode.NOT_FOUND
+
+
+class AlreadyHandledError(SupportbotError):
+    """The request repeats one whose record exists already (a platform redelivering an event to this
+    or another process): the caller drops it rather than answering twice."""
+
+    code = ErrorCode.ALREADY_HANDLED
 
 
 class BackendUnavailableError(SupportbotError):

@@ -191,8 +191,9 @@ class SlackSettings(BaseModel):
     handoff_channel: str | None = Field(default=None, description="channel id that 'talk to a person' posts to; "
                                         "without one the button is not offered")
     handoff_usergroup: str | None = Field(default=None, description="user group id (S...) mentioned in handoff posts")
-    dedup_ttl_s: float = Field(default=3600.0, gt=0, description="how long an event id is remembered, so Slack's "
-                               "retries of one event are answered once")
+    dedup_ttl_s: float = Field(default=3600.0, gt=0, description="how long a process remembers an event id, so "
+                               "Slack's retries are dropped before any query (the database refuses the "
+                               "rest, from any process)")
 
     @property
     def enabled(self) -> bool:
@@ -287,10 +288,12 @@ class TrainingScheduleSettings(BaseModel):
 
     cron: str | None = Field(default=None, description="5-field cron (UTC); empty: never scheduled")
     tenants: list[str] = Field(default_factory=list, description="tenants to train for; empty: default_tenant")
-    min_new_examples: int = Field(default=50, ge=1, description="skip the run below this many new answered turns "
-                                  "since the last successful training run")
+    min_new_examples: int = Field(default=50, ge=1, description="skip the run below this many turns that would "
+                                  "become training examples, logged since the start of the last run that trained")
     line: str = Field(default="default", description="adapter registry line")
-    max_steps: int | None = Field(default=None, ge=1)
+    config: Path | None = Field(default=None, description="YAML file of training config fields (lora_rank, "
+                                "max_seq_length, learning_rate, ...), as for `supportbot train lora --config`")
+    max_steps: int | None = Field(default=None, ge=1, description="overrides the config file's max_steps")
 
     @model_validator(mode="after")
     def _valid_cron(self) -> TrainingScheduleSettings:

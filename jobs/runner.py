@@ -1,6 +1,11 @@
 """Running one job: take its lock, record the run, do the task, record how it ended, queue a
 retry with backoff when it failed. Scheduled runs, API-queued records and ``supportbot jobs run``
-all come through here, so they share the locks and the records."""
+all come through here, so they share the locks and the records.
+
+Retries are for unattended runs (the schedule, a request queued through the API): a failed or
+abandoned run of theirs is queued again as attempt n+1. A ``supportbot jobs run`` has its operator
+watching: its failure is reported there (exit status 1) and is not retried behind their back, nor
+is a run they interrupted (Ctrl-C, SIGTERM), which is recorded as failed at once."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -26,6 +31,8 @@ from jobs.tasks import lock_name, run_task
 log = logging.getLogger(__name__)
 
 SCHEDULER = "scheduler"
+CLI = "cli"
+INTERRUPTED = "interrupted (SIGINT or SIGTERM) while running; not retried"
 
 
 def worker_id() -> str:
@@ -38,6 +45,7 @@ class RunOutcome:
     job_id: uuid.UUID | None  # None: not run, the lock was held elsewhere
     status: JobStatus | None
     error: str | None = None
+    retry_at: datetime | None = None  # when the queued retry of a failed run becomes due
 
 
 class JobRunner:
@@ -83,7 +91,8 @@ class JobRunner:
         return outcomes
 
     def fail_abandoned(self) -> None:
-        """Mark failed (and retry) the running records of workers whose lease expired: killed ones."""
+        """Mark failed the running records of processes whose lease expired (killed ones), and
+        retry those that were not started from the CLI."""
         with open_session(self.engine) as session:
             abandoned = job_queries.fail_abandoned_jobs(session)
         for job in abandoned:
@@ -101,6 +110,11 @@ class JobRunner:
         retry = True
         try:
             counts = run_task(job.kind, self.settings, self.engine, job.tenant_id, dict(job.payload))
+        except KeyboardInterrupt:
+            # Stopped on purpose (`jobs run` turns SIGTERM into this too): record it now, rather
+            # than leave a running record that the next poll would call abandoned and retry.
+            self._finish(job, JobStatus.FAILED, counts, INTERRUPTED)
+            raise
         except (ConfigError, InvalidInputError) as exc:
             error, retry = exc.message, False  # the same settings would fail the same way again
         except SupportbotError as exc:
@@ -111,20 +125,25 @@ class JobRunner:
         if lease.lost and error is None:
             error = f"lost the lock {lease.name} while running (lease {lease.lease_s} s expired)"
         status = JobStatus.FAILED if error else JobStatus.SUCCEEDED
+        self._finish(job, status, counts, error)
+        retry_at = self._queue_retry(job) if error and retry else None
+        return RunOutcome(job_id=job.id, status=status, error=error, retry_at=retry_at)
+
+    def _finish(self, job: JobRecord, status: JobStatus, counts: dict[str, Any], error: str | None) -> None:
         with open_session(self.engine) as session:
             job_queries.finish_job(session, job_id=job.id, status=status, counts=counts, error=error)
         log.info("job %s: %s%s", job.id, status.value, f" ({error})" if error else "")
-        if error and retry:
-            self._queue_retry(job)
-        return RunOutcome(job_id=job.id, status=status, error=error)
 
-    def _queue_retry(self, job: JobRecord) -> None:
+    def _queue_retry(self, job: JobRecord) -> datetime | None:
+        """Queue attempt n+1 after ``backoff_s * 2**(n-1)`` s; returns when it is due, or None when
+        it is not retried (a CLI run, or ``max_attempts`` reached)."""
         worker = self.settings.worker
-        if job.attempt >= worker.max_attempts:
-            return
-        wait = timedelta(seconds=worker.backoff_s * 2 ** (job.attempt - 1))
+        if job.requested_by == CLI or job.attempt >= worker.max_attempts:
+            return None
+        due = utc_now() + timedelta(seconds=worker.backoff_s * 2 ** (job.attempt - 1))
         with open_session(self.engine) as session:
             retry = job_queries.create_job(session, tenant_id=job.tenant_id, kind=job.kind,
                                            requested_by=job.requested_by, payload=dict(job.payload),
-                                           attempt=job.attempt + 1, not_before=utc_now() + wait)
-        log.info("job %s: retry %s queued for attempt %d in %s", job.id, retry.id, retry.attempt, wait)
+                                           attempt=job.attempt + 1, not_before=due)
+        log.info("job %s: retry %s queued for attempt %d at %s", job.id, retry.id, retry.attempt, due.isoformat())
+        return due

@@ -74,6 +74,20 @@ def check_tenants_exist(settings: Settings, engine: Engine) -> None:
                 raise ConfigError(f"{key}: tenant {tenant!r} does not exist (`supportbot tenants create {tenant}`)")
 
 
+def check_training_config(settings: Settings) -> None:
+    """A bad ``worker.training.config`` stops the worker at start rather than failing (without
+    retries) the first scheduled retraining, which may be a week away."""
+    training = settings.worker.training
+    if training.cron is None or training.config is None:
+        return
+    from training.config import TrainingConfig
+
+    try:
+        TrainingConfig.from_yaml(training.config, overrides={"max_steps": training.max_steps})
+    except ConfigError as error:
+        raise ConfigError(f"worker.training.config: {error.message}") from error
+
+
 def scheduled_jobs(settings: Settings) -> Iterator[tuple[str, Any, BaseTrigger, list[Any]]]:
     """(APScheduler job id, function, trigger, args) of every job the settings ask for."""
     worker = settings.worker
@@ -113,6 +127,7 @@ def build_scheduler(settings: Settings, runner: JobRunner) -> BackgroundSchedule
 def run_worker(settings: Settings, engine: Engine, stop: threading.Event) -> None:
     """Run the schedule until ``stop`` is set, then wait for running jobs to finish."""
     check_tenants_exist(settings, engine)
+    check_training_config(settings)
     runner = JobRunner(settings, engine)
     scheduler = build_scheduler(settings, runner)
     log.info("worker %s started: %s", runner.owner, ", ".join(job.id for job in scheduler.get_jobs()))

@@ -11,7 +11,7 @@ from core.settings import Settings
 
 if TYPE_CHECKING:
     from training.dataset import PromptRenderer
-    from training.evaluate import Generate
+    from training.evaluate import CitationJudge, Generate
 
 
 def base_model_dir(settings: Settings) -> Path:
@@ -85,3 +85,29 @@ def local_generate(settings: Settings, base_dir: Path, adapter: Path | None) -> 
         return "".join(generator.stream(request)).strip()
 
     return generate
+
+
+def citation_judge(settings: Settings) -> CitationJudge:
+    """The answer pipeline's citation check, sentence by sentence, for the training gate: the
+    sources are read back from the example's prompt (the answer prompt's ``<source id="n">``
+    fences), a sentence's ``[n]`` markers are the answer pipeline's markers, and source ``n``
+    supports the sentence when it holds ``answer.sentence_support`` of its content terms."""
+    from knowledge.citations.markers import marker_numbers, strip_markers
+    from knowledge.citations.support import MIN_CLAIM_TERMS, content_terms, support
+    from knowledge.prompting.answer_prompt import prompt_source_texts
+    from knowledge.sentences import split_sentences
+    from training.evaluate import SentenceCitations
+
+    threshold = settings.answer.sentence_support
+
+    def judge(messages: list[dict[str, str]], answer: str) -> list[SentenceCitations]:
+        sources = prompt_source_texts(messages[-1]["content"]) if messages else []
+        judged = []
+        for sentence in split_sentences(answer):
+            cited = tuple(marker_numbers(sentence))
+            terms = content_terms(strip_markers(sentence))
+            supported = tuple(n for n in cited if 1 <= n <= len(sources) and support(terms, sources[n - 1]) >= threshold)
+            judged.append(SentenceCitations(cited=cited, supported=supported, claim=len(terms) >= MIN_CLAIM_TERMS))
+        return judged
+
+    return judge

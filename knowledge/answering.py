@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from haystack import Document
 
+from core.abstention import is_abstention
 from core.errors import InvalidInputError
 from core.schemas import Answer, RetrievedChunk, Timings
 from core.settings import Settings
@@ -55,11 +56,6 @@ def question_coverage(question: str, chunks: list[Document]) -> float:
     """The largest share of the question's (idf-weighted) terms any single source sentence holds."""
     ranked = rank_sentences(question, [chunk.content or "" for chunk in chunks], rank_prior=0.0)
     return ranked[0].score if ranked else 0.0
-
-
-def is_abstention(text: str) -> bool:
-    normalised = " ".join(text.lower().replace("’", "'").split())
-    return normalised.startswith(("i don't know", "i do not know", "i'm sorry, i don't know", "sorry, i don't know"))
 
 
 def _ms(since: float) -> float:

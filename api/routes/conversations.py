@@ -1,4 +1,6 @@
-"""``GET /v1/conversations`` (a filtered page) and ``GET /v1/conversations/{id}`` (with its turns)."""
+"""``GET /v1/conversations`` (a filtered page) and ``GET /v1/conversations/{id}`` (with its turns).
+The chat widget restores a conversation after a reload with the second, so public keys may use it,
+for web conversations only: the conversation's unguessable id is what grants access to it."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import PrincipalDep, SessionDep
+from api.deps import PrincipalDep, SessionDep, WidgetPrincipalDep
 from api.errors import AUTHENTICATED, documented
 from api.schemas import Channel, ConversationDetail, ConversationOut, FeedbackOut, Page, Rating, TurnOut
 from core.db.queries import conversations, feedback, turns
@@ -42,9 +44,11 @@ def list_conversations(
 
 @router.get("/{conversation_id}", summary="one conversation with its turns and their feedback",
             responses=documented(*AUTHENTICATED, 404))
-def get_conversation(conversation_id: uuid.UUID, principal: PrincipalDep, session: SessionDep) -> ConversationDetail:
+def get_conversation(conversation_id: uuid.UUID, principal: WidgetPrincipalDep, session: SessionDep
+                     ) -> ConversationDetail:
     tenant_id = principal.tenant_id
-    conversation = conversations.get_conversation(session, tenant_id=tenant_id, conversation_id=conversation_id)
+    conversation = conversations.get_conversation(session, tenant_id=tenant_id, conversation_id=conversation_id,
+                                                  channel=principal.conversation_channel)
     rows = turns.list_turns(session, tenant_id=tenant_id, conversation_id=conversation.id)
     ratings = feedback.feedback_for_turns(session, tenant_id=tenant_id, turn_ids=[row.id for row in rows])
     turn_items = []

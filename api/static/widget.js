@@ -1,8 +1,10 @@
 /* supportbot web chat widget.
  *
- * Embed with one tag:
- *   <script src="https://support.example.com/widget.js" data-api-key="sb_..." data-color="#0b5fff"
+ * Embed with one tag, with a public key (`supportbot keys create --tenant T --public`):
+ *   <script src="https://support.example.com/widget.js" data-api-key="sbp_..." data-color="#0b5fff"
  *           data-title="Acme support" defer></script>
+ * Anyone can read the key in the page source; a public key may only do what this widget does (chat on
+ * the web channel, feedback, handoff, restoring its conversation).
  *
  * Safety rule of this file: answers, citations and snippets come from documents and a model, so they
  * are inserted only as text (textContent, createElement) and links only with http(s) URLs.
@@ -19,6 +21,10 @@
   var TITLE = script.getAttribute("data-title") || "Support";
   var COLOR = script.getAttribute("data-color") || "";
   var STORAGE = "supportbot:conversation:" + KEY.slice(0, 12);
+  if (KEY.indexOf("sbp_") !== 0 && window.console) {
+    console.warn("supportbot widget: data-api-key is not a public key (sbp_...). Anyone can read it in this " +
+                 "page's source; create one with `supportbot keys create --tenant T --public`.");
+  }
 
   function el(tag, attrs, text) {
     var node = document.createElement(tag);

@@ -26,10 +26,14 @@ class ChannelReply:
 
 class ChannelConversations(Protocol):
     async def ask(self, *, tenant_id: str, channel: ChannelName, thread_key: str, question: str,
-                  user_id: str | None) -> ChannelReply:
+                  user_id: str | None, event_key: str | None = None) -> ChannelReply:
         """Answer ``question`` in the conversation of ``thread_key`` (created on its first message).
 
-        :raises InvalidInputError: empty or oversized question.
+        :param event_key: the platform's id of the event carrying the question (unique in the
+            channel): every delivery of one event gets one turn, across processes and restarts.
+        :raises InvalidInputError: empty or oversized question (nothing stored).
+        :raises AlreadyHandledError: the event with ``event_key`` was received before (nothing
+            stored; the first delivery answers it).
         :raises BackendUnavailableError: the answer queue is full or the answer timed out.
         """
         ...

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from core.errors import BackendUnavailableError, OverloadedError, RequestTimeoutError, SupportbotError
 
+ATTACHMENT_ONLY_TEXT = ("I can only read questions typed as text, not files or images. "
+                        "Please type your question (you can paste the text of an error message).")
+"""The reply to a message that carries attachments but no text: nothing is stored for it."""
+
 
 def failure_text(error: SupportbotError) -> str:
     """Usage::

@@ -5,7 +5,12 @@ Bolt verifies every request (``v0`` HMAC-SHA256 of ``v0:{timestamp}:{body}`` wit
 secret, timestamps older than 5 minutes refused) and answers Slack's ``url_verification``. Events
 are acknowledged at once and answered by lazy listeners afterwards, because an answer can take
 longer than the 3 s Slack waits for the acknowledgement. Slack resends an event it believes went
-unanswered with the same ``event_id``; those retries are acknowledged and dropped.
+unanswered with the same ``event_id``; those retries are acknowledged and dropped: at once when this
+process saw the event (:class:`RecentIds`), otherwise when its turn, whose id is derived from the
+event id, turns out to exist already (another process, or before a restart).
+
+Messages from bots (other apps, or this one) are never answered, so two bots cannot talk in a loop;
+events and actions the app does not answer are acknowledged, so Slack does not retry them.
 
 Usage::
 
@@ -26,9 +31,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.channels.citation_links import slack_citation, slack_escape
 from bot.channels.conversation_port import ChannelConversations, ChannelReply
-from bot.channels.failure_text import failure_text
+from bot.channels.failure_text import ATTACHMENT_ONLY_TEXT, failure_text
 from bot.channels.recent_ids import RecentIds
-from core.errors import ConfigError, InvalidInputError, SupportbotError
+from core.errors import AlreadyHandledError, ConfigError, InvalidInputError, SupportbotError
 from core.settings import SlackSettings
 
 logger = logging.getLogger(__name__)
@@ -38,6 +43,7 @@ ACTION_DOWN = "supportbot_feedback_down"
 ACTION_HANDOFF = "supportbot_handoff"
 _MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 _BLOCK_TEXT_LIMIT = 3000  # Slack's limit for the text of a section block
+_QUESTION_SUBTYPES = frozenset({None, "file_share"})  # a person's own message, with or without files
 
 
 def answer_message(reply: ChannelReply, *, offer_handoff: bool) -> tuple[str, list[dict[str, Any]]]:
@@ -75,6 +81,13 @@ def _thread_of(message: dict[str, Any]) -> str:
     return str(message.get("thread_ts") or message["ts"])
 
 
+def _from_a_bot(event: dict[str, Any], context: AsyncBoltContext) -> bool:
+    """Whether a bot wrote the message: another app (``bot_id``, a ``bot_message``) or this app's
+    own bot user. Answering one could start two bots answering each other without end."""
+    return bool(event.get("bot_id") or event.get("bot_profile") or event.get("subtype") == "bot_message"
+                or (context.bot_user_id and event.get("user") == context.bot_user_id))
+
+
 class SlackChannel:
     """The bolt app of one Slack workspace, answering for ``settings.tenant``.
 
@@ -99,6 +112,10 @@ class SlackChannel:
         self.app.event("message")(ack=self._ack, lazy=[self._answer_direct_message])
         self.app.action(re.compile(f"^({ACTION_UP}|{ACTION_DOWN})$"))(ack=self._ack, lazy=[self._rate])
         self.app.action(ACTION_HANDOFF)(ack=self._ack, lazy=[self._hand_off])
+        # Last, so they match only what nothing above answers: bolt would answer those with 404,
+        # and Slack retries an event that was not acknowledged.
+        self.app.event(re.compile(".*"))(self._ack)
+        self.app.action(re.compile(".*"))(self._ack)
 
     async def _skip_retried_events(self, body: dict[str, Any], next: Any) -> BoltResponse | None:
         event_id = body.get("event_id")
@@ -112,20 +129,32 @@ class SlackChannel:
     async def _ack(ack: AsyncAck) -> None:
         await ack()
 
-    async def _answer_direct_message(self, event: dict[str, Any], context: AsyncBoltContext,
+    async def _answer_direct_message(self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext,
                                      client: AsyncWebClient) -> None:
-        if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
-            return  # channel messages are answered when the bot is mentioned; edits and bots are not questions
-        await self._answer_event(event, context, client)
+        if event.get("channel_type") != "im" or event.get("subtype") not in _QUESTION_SUBTYPES:
+            return  # channel messages are answered when the bot is mentioned; edits and joins are not questions
+        await self._answer_event(body, event, context, client)
 
-    async def _answer_event(self, event: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient) -> None:
+    async def _answer_event(self, body: dict[str, Any], event: dict[str, Any], context: AsyncBoltContext,
+                            client: AsyncWebClient) -> None:
+        if _from_a_bot(event, context):
+            logger.info("slack event %s was written by a bot; not answered", body.get("event_id"))
+            return
         channel, thread_ts = str(event["channel"]), _thread_of(event)
         question = _MENTION.sub(" ", str(event.get("text") or "")).strip()
+        if not question and event.get("files"):
+            await client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=slack_escape(ATTACHMENT_ONLY_TEXT))
+            return
         team = context.team_id or str(event.get("team") or "")
+        event_id = body.get("event_id")
         try:
             reply = await self.conversations.ask(tenant_id=self.tenant_id, channel="slack",
                                                  thread_key=f"{team}/{channel}/{thread_ts}", question=question,
-                                                 user_id=event.get("user"))
+                                                 user_id=event.get("user"),
+                                                 event_key=f"{team}/{event_id}" if isinstance(event_id, str) else None)
+        except AlreadyHandledError:
+            logger.info("slack event %s was received before (another process or a restart); retry dropped", event_id)
+            return
         except SupportbotError as exc:
             await client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=slack_escape(failure_text(exc)))
             return

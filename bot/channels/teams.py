@@ -6,6 +6,11 @@ afterwards to the activity's ``serviceUrl`` (:mod:`bot.channels.teams_connector`
 connector does not wait for it. The card's buttons are ``Action.Submit``: Teams sends their data
 back as a message activity whose ``value`` names the action.
 
+Activities other than messages are acknowledged and ignored, and so are messages from bots (another
+bot, or this one), so two bots cannot answer each other without end. The turn of a message has an
+id derived from the activity id, so a redelivered activity is answered once, whichever process
+receives it.
+
 Usage::
 
     channel = TeamsChannel(settings.teams, conversations)
@@ -20,15 +25,15 @@ import re
 import uuid
 from typing import Any
 
-from microsoft_agents.activity import Activity, ActivityTypes, Attachment
+from microsoft_agents.activity import Activity, ActivityTypes, Attachment, RoleTypes
 from pydantic import ValidationError
 
 from bot.channels.citation_links import markdown_citation
 from bot.channels.conversation_port import ChannelConversations, ChannelReply
-from bot.channels.failure_text import failure_text
+from bot.channels.failure_text import ATTACHMENT_ONLY_TEXT, failure_text
 from bot.channels.teams_auth import BotConnectorAuth
 from bot.channels.teams_connector import ConnectorSender
-from core.errors import ConfigError, InvalidInputError, SupportbotError
+from core.errors import AlreadyHandledError, ConfigError, InvalidInputError, SupportbotError
 from core.settings import TeamsSettings
 
 logger = logging.getLogger(__name__)
@@ -57,6 +62,14 @@ def answer_card(reply: ChannelReply) -> dict[str, Any]:
     ]
     return {"type": "AdaptiveCard", "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
             "version": "1.4", "body": body, "actions": actions}
+
+
+def _from_a_bot(activity: Activity) -> bool:
+    """Whether a bot sent the activity (its ``from.role``, or this bot's own id as sender)."""
+    sender = activity.from_property
+    if sender is None:
+        return False
+    return sender.role == RoleTypes.agent or (activity.recipient is not None and sender.id == activity.recipient.id)
 
 
 def _id_from(value: dict[str, Any], key: str) -> uuid.UUID:
@@ -103,6 +116,9 @@ class TeamsChannel:
         told to the user when possible and logged otherwise (nobody else is waiting for them)."""
         if activity.type != ActivityTypes.message:
             return
+        if _from_a_bot(activity):
+            logger.info("teams activity %s was sent by a bot; not answered", activity.id)
+            return
         try:
             if isinstance(activity.value, dict) and activity.value.get("action"):
                 await self._card_action(activity, activity.value)
@@ -113,13 +129,20 @@ class TeamsChannel:
 
     async def _answer(self, activity: Activity) -> None:
         question = _MENTION.sub(" ", activity.text or "").strip()
+        if not question and activity.attachments:
+            await self._send_text(activity, ATTACHMENT_ONLY_TEXT)
+            return
         tenant = activity.conversation.tenant_id if activity.conversation else None
         conversation_key = activity.conversation.id if activity.conversation else ""
         user = activity.from_property
         try:
             reply = await self.conversations.ask(
                 tenant_id=self.tenant_id, channel="teams", thread_key=f"{tenant or ''}/{conversation_key}",
-                question=question, user_id=(user.aad_object_id or user.id) if user else None)
+                question=question, user_id=(user.aad_object_id or user.id) if user else None,
+                event_key=f"{tenant or ''}/{conversation_key}/{activity.id}" if activity.id else None)
+        except AlreadyHandledError:
+            logger.info("teams activity %s was received before; redelivery dropped", activity.id)
+            return
         except SupportbotError as exc:
             await self._send_text(activity, failure_text(exc))
             return

@@ -25,6 +25,15 @@ class TurnStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class KeyScope(StrEnum):
+    """What an API key may do. ``full``: every route of its tenant (``/v1/admin`` too when the key is
+    also ``admin``). ``public``: a publishable key, meant to sit in a web page's source for the chat
+    widget, so it may only use the widget's routes (see :mod:`api.deps`)."""
+
+    FULL = "full"
+    PUBLIC = "public"
+
+
 class JobStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -39,7 +48,8 @@ class Tenant(SQLModel, table=True):
 
 
 class ApiKey(SQLModel, table=True):
-    """Only a SHA-256 hash of the key is stored; ``prefix`` (its first characters) names it for people."""
+    """Only a SHA-256 hash of the key is stored; ``prefix`` (its first characters) names it for people.
+    A ``public`` key is never ``admin``."""
 
     __tablename__ = "api_key"
 
@@ -49,6 +59,7 @@ class ApiKey(SQLModel, table=True):
     prefix: str = Field(unique=True, max_length=32)
     key_hash: str = Field(unique=True, max_length=64)
     admin: bool = False
+    scope: str = Field(default=KeyScope.FULL.value, max_length=16, description="full or public (see KeyScope)")
     created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 

@@ -51,6 +51,17 @@ def neutralise(text: str) -> str:
     return _FENCE.sub(lambda match: match.group().replace("<", "‹").replace(">", "›"), text).strip()
 
 
+_SOURCE_BLOCK = re.compile(r'<source id="(\d+)"[^>]*>\n(.*?)\n</source>', re.DOTALL)
+
+
+def prompt_source_texts(user_message: str) -> list[str]:
+    """The texts of the numbered sources in a user message rendered by :class:`AnswerPrompt`, in
+    order (source ``n`` is item ``n-1``): what the training gate checks a cited sentence against.
+    The fences cannot be forged from inside a source (:func:`neutralise`)."""
+    blocks = sorted((int(number), text) for number, text in _SOURCE_BLOCK.findall(user_message))
+    return [text for _, text in blocks]
+
+
 def _attr(value: str) -> str:
     return value.replace('"', "'").replace("<", "‹").replace(">", "›").replace("\n", " ")
 

@@ -22,6 +22,7 @@ from api.state import AppState
 from core.db.engine import open_session
 from core.db.queries.api_keys import create_api_key
 from core.db.queries.tenants import create_tenant
+from core.db.tables import KeyScope
 from core.settings import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -31,7 +32,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 @dataclass
 class LiveApi:
-    """The app served on ``url``, with tenants ``acme`` (the sample manuals) and ``globex``."""
+    """The app served on ``url``, with tenants ``acme`` (the sample manuals) and ``globex``; ``keys``
+    holds a full key of each and ``acme-public``, the public key the widget is embedded with."""
 
     url: str
     app: FastAPI
@@ -65,6 +67,7 @@ def serve_api(data_dir: Path) -> Iterator[LiveApi]:
             for tenant in ("acme", "globex"):
                 create_tenant(session, tenant_id=tenant)
                 live.keys[tenant] = create_api_key(session, tenant_id=tenant)[1]
+            live.keys["acme-public"] = create_api_key(session, tenant_id="acme", scope=KeyScope.PUBLIC)[1]
         yield live
     finally:
         server.should_exit = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -55,6 +56,34 @@ def test_tenants_and_keys(tmp_path: Path) -> None:
     missing = run_cli("keys", "create", "--tenant", "nobody", data_dir=data_dir)
     assert missing.returncode == 2 and "no tenant 'nobody'" in missing.stderr
     assert run_cli("keys", "revoke", "sb_nothing", data_dir=data_dir).returncode == 2
+
+
+def test_public_keys(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    assert run_cli("tenants", "create", "acme", data_dir=data_dir).returncode == 0
+    created = run_cli("keys", "create", "--tenant", "acme", "--public", "--name", "widget", data_dir=data_dir)
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip()
+    assert key.startswith("sbp_") and "public key" in created.stderr and "data-api-key" in created.stderr
+    as_json = run_cli("keys", "create", "--tenant", "acme", "--public", "--json", data_dir=data_dir)
+    described = json.loads(as_json.stdout)
+    assert described["scope"] == "public" and described["admin"] is False and described["key"].startswith("sbp_")
+    full = run_cli("keys", "create", "--tenant", "acme", "--json", data_dir=data_dir)
+    assert json.loads(full.stdout)["scope"] == "full" and json.loads(full.stdout)["key"].startswith("sb_")
+
+    both = run_cli("keys", "create", "--tenant", "acme", "--admin", "--public", data_dir=data_dir)
+    assert both.returncode == 2 and both.stdout == ""
+    assert "a key cannot be both admin and public" in both.stderr
+
+    listed = run_cli("keys", "list", "--tenant", "acme", data_dir=data_dir).stdout.splitlines()
+    kinds = {line.split("\t")[0].rstrip("…"): line.split("\t")[1] for line in listed}
+    assert kinds == {key[:12]: "public", described["prefix"]: "public", json.loads(full.stdout)["prefix"]: "user"}
+    engine = build_engine(Settings(data_dir=data_dir))
+    with open_session(engine) as session:
+        row = find_active_key(session, key=key)
+        assert row is not None and (row.scope, row.admin, row.name) == ("public", False, "widget")
+        assert len(list_api_keys(session, tenant_id="acme")) == 3  # the refused admin+public key was not stored
+    engine.dispose()
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ metadata, JWKS, token endpoint and connector (``serviceUrl``) served by a record
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,11 +17,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlmodel import select
 
 from bot.channels.citation_links import markdown_citation
+from bot.channels.failure_text import ATTACHMENT_ONLY_TEXT
 from core.db.engine import open_session
 from core.db.tables import Conversation, Feedback, Turn
 from core.schemas import Citation
 from tests.api.channel_doubles import Recorded, RecordingServer, recording_server
-from tests.api.conftest import RESET_QUESTION, Api, MakeApi
+from tests.api.conftest import EMPTY_LOG, RESET_QUESTION, Api, MakeApi, conversation_log, wait_for_log
+from tests.api.doubles import GatedGenerator
 
 APP_ID = "11111111-2222-3333-4444-555555555555"
 ISSUER = "https://api.botframework.com"
@@ -148,7 +151,7 @@ def test_unauthenticated_requests_are_refused(make_api: MakeApi, connector: Conn
     assert post(api, activity, tokens[case]()) == 401
     time.sleep(0.3)
     assert connector.server.calls(ACTIVITIES) == []
-    assert turns_of(api) == []
+    assert conversation_log(api) == EMPTY_LOG
 
 
 def test_a_token_for_another_service_url_cannot_redirect_replies(make_api: MakeApi, connector: Connector) -> None:
@@ -214,3 +217,94 @@ def test_a_body_is_read_only_after_the_token_is_verified(make_api: MakeApi, conn
                                     headers={"Content-Type": "application/json",
                                              "Authorization": f"Bearer {connector.token()}"})
     assert authenticated.status_code == 422
+
+
+def test_forged_and_expired_card_actions_leave_no_trace(make_api: MakeApi, connector: Connector) -> None:
+    api = make_api(teams=teams_settings(connector))
+    assert post(api, message(connector), connector.token()) == 200
+    connector.server.wait_for(ACTIVITIES)
+    [turn] = turns_of(api)
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    actions = [{"action": "supportbot_feedback", "rating": "down", "turn_id": str(turn.id)},
+               {"action": "supportbot_handoff", "conversation_id": str(turn.conversation_id)}]
+    for value in actions:
+        for token in (connector.token(key=other_key), connector.token(exp=int(time.time()) - 10 * 60)):
+            assert post(api, message(connector, value=value), token) == 401
+    time.sleep(0.3)
+    assert conversation_log(api) == {"Conversation": 1, "Turn": 1, "Feedback": 0}
+    with open_session(api.state.engine) as session:
+        conversation = session.get(Conversation, turn.conversation_id)
+        assert conversation is not None and not conversation.handoff
+    assert len(connector.server.calls(ACTIVITIES)) == 1
+
+
+def test_an_oversized_message_gets_a_short_reply_and_stores_nothing(make_api: MakeApi, connector: Connector) -> None:
+    api = make_api(teams=teams_settings(connector))
+    assert post(api, message(connector, "Why does my router blink? " * 4000), connector.token()) == 200  # ~100 kB
+    [reply] = connector.server.wait_for(ACTIVITIES)
+    assert "over the limit" in reply.body["text"] and len(reply.body["text"]) < 500
+    assert conversation_log(api) == EMPTY_LOG
+
+
+def test_attachments_are_not_read_but_their_message_is_answered(make_api: MakeApi, connector: Connector) -> None:
+    api = make_api(teams=teams_settings(connector))
+    image = {"contentType": "image/png", "contentUrl": "https://smba.example/image.png", "name": "router.png"}
+    with_text = {**message(connector), "attachments": [image]}
+    assert post(api, with_text, connector.token()) == 200
+    [answer] = connector.server.wait_for(ACTIVITIES)
+    assert answer.body["attachments"][0]["contentType"] == "application/vnd.microsoft.card.adaptive"
+    file_only = {**message(connector), "id": "activity-2", "attachments": [
+        {"contentType": "application/vnd.microsoft.teams.file.download.info", "name": "log.txt",
+         "content": {"downloadUrl": "https://example.sharepoint.com/log.txt", "fileType": "txt"}}]}
+    file_only.pop("text")
+    assert post(api, file_only, connector.token()) == 200
+    reply = connector.server.wait_for(ACTIVITIES, 2)[1]
+    assert reply.body["text"] == ATTACHMENT_ONLY_TEXT
+    assert conversation_log(api) == {"Conversation": 1, "Turn": 1, "Feedback": 0}
+
+
+@pytest.mark.parametrize("kind", ["conversationUpdate", "typing", "messageReaction", "installationUpdate",
+                                  "event", "aFutureActivityType"])
+def test_other_activity_types_are_acknowledged_and_ignored(make_api: MakeApi, connector: Connector, kind: str) -> None:
+    api = make_api(teams=teams_settings(connector))
+    activity = {**message(connector), "type": kind, "membersAdded": [{"id": "29:user-1"}],
+                "reactionsAdded": [{"type": "like"}], "action": "add", "name": "some.event"}
+    assert post(api, activity, connector.token()) == 200
+    time.sleep(0.3)
+    assert connector.server.calls(ACTIVITIES) == []
+    assert conversation_log(api) == EMPTY_LOG
+
+
+def test_messages_from_bots_are_never_answered(make_api: MakeApi, connector: Connector) -> None:
+    api = make_api(teams=teams_settings(connector))
+    other_bot = {**message(connector), "from": {"id": "28:another-bot", "name": "echo", "role": "bot"}}
+    itself = {**message(connector), "id": "activity-2", "from": {"id": f"28:{APP_ID}", "name": "supportbot"}}
+    for activity in (other_bot, itself):
+        assert post(api, activity, connector.token()) == 200
+    assert post(api, {**message(connector), "id": "activity-3"}, connector.token()) == 200  # a person
+    [reply] = connector.server.wait_for(ACTIVITIES)
+    assert reply.body["replyToId"] == "activity-3"
+    time.sleep(0.5)
+    assert len(connector.server.calls(ACTIVITIES)) == 1
+    assert conversation_log(api) == {"Conversation": 1, "Turn": 1, "Feedback": 0}
+
+
+def test_a_redelivered_activity_is_answered_once(shared_database: dict[str, Any], make_api: MakeApi,
+                                                 connector: Connector, caplog: pytest.LogCaptureFixture) -> None:
+    """Two apps on one database stand for two processes; a third one started later, for a restart."""
+    caplog.set_level(logging.INFO, logger="bot.channels.teams")
+    generator = GatedGenerator(wait_s=30)
+    first = make_api(generator, teams=teams_settings(connector), database=shared_database)
+    second = make_api(teams=teams_settings(connector), database=shared_database)
+    assert post(first, message(connector), connector.token()) == 200
+    assert generator.started.acquire(timeout=30)
+    assert post(second, message(connector), connector.token()) == 200
+    wait_for_log(caplog, "activity-1 was received before")
+    generator.release.set()
+    connector.server.wait_for(ACTIVITIES)
+    restarted = make_api(teams=teams_settings(connector), database=shared_database)
+    assert post(restarted, message(connector), connector.token()) == 200
+    wait_for_log(caplog, "activity-1 was received before", count=2)
+    time.sleep(0.5)
+    assert len(connector.server.calls(ACTIVITIES)) == 1
+    assert conversation_log(restarted) == {"Conversation": 1, "Turn": 1, "Feedback": 0}

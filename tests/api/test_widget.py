@@ -1,6 +1,6 @@
 """The web chat widget: its assets, CORS and the handoff route (through the test client), then the
-widget itself in headless Chromium, embedded by a page of another origin and talking to the real
-API served on loopback."""
+widget itself in headless Chromium, embedded by a page of another origin with a public key (the
+only kind meant to sit in a page's source) and talking to the real API served on loopback."""
 
 from __future__ import annotations
 
@@ -67,14 +67,18 @@ def test_handoff_marks_the_tenants_conversation(api: Api) -> None:
 
 # --- the widget in Chromium ------------------------------------------------------------------------
 
-@pytest.fixture
-def host(live_api: LiveApi) -> Iterator[str]:
-    """A page on another origin that embeds the widget with one script tag."""
-    tag = (f'<script src="{live_api.url}/widget.js" data-api-key="{live_api.keys["acme"]}" '
+def _embedding_page(live_api: LiveApi, key: str) -> str:
+    tag = (f'<script src="{live_api.url}/widget.js" data-api-key="{key}" '
            'data-color="#aa3300" data-title="Acme support" defer></script>')
-    page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>Shop</title>{tag}</head>'
             f"<body><h1>Acme shop</h1></body></html>")
+
+
+@pytest.fixture
+def host(live_api: LiveApi) -> Iterator[str]:
+    """A page on another origin that embeds the widget with one script tag and a public key."""
+    page = _embedding_page(live_api, live_api.keys["acme-public"])
     with serve_page(lambda _path: page) as url:
         yield url
 
@@ -86,6 +90,8 @@ def page(chromium: Any) -> Iterator[Any]:
     tab = context.new_page()
     tab.requests = []  # every URL the page asked for
     tab.on("request", lambda request: tab.requests.append(request.url))
+    tab.warnings = []  # what the page logged with console.warn
+    tab.on("console", lambda message: tab.warnings.append(message.text) if message.type == "warning" else None)
     yield tab
     context.close()
 
@@ -167,6 +173,34 @@ def test_ask_see_streamed_answer_with_citations_give_feedback_and_reload(live_ap
 
     follow_up = _ask(page, "and how long does it take?")
     assert _turn(live_api, follow_up.get_attribute("data-turn-id")).conversation_id == stored.conversation_id
+    # All of it on the public key: chat, feedback and the restore after the reload.
+    assert live_api.keys["acme-public"].startswith("sbp_")
+    assert not [text for text in page.warnings if "not a public key" in text]
+
+
+@pytest.mark.slow
+def test_the_page_source_key_cannot_read_other_conversations(live_api: LiveApi, host: str, page: Any) -> None:
+    """What a visitor could do with the key from the page source: no more than the widget does."""
+    page.goto(host)
+    key = page.locator("script[data-api-key]").get_attribute("data-api-key")
+    assert key == live_api.keys["acme-public"]
+    statuses = page.evaluate("""async ([api, key]) => {
+        const call = async (path, init) => (await fetch(api + path, {
+            ...init, headers: {"Authorization": "Bearer " + key, "Content-Type": "application/json"}})).status;
+        return [await call("/v1/conversations"),
+                await call("/v1/search", {method: "POST", body: JSON.stringify({query: "reset"})}),
+                await call("/v1/documents"),
+                await call("/v1/chat", {method: "POST", body: JSON.stringify({message: "hi", channel: "api"})})];
+    }""", [live_api.url, key])
+    assert statuses == [403, 403, 403, 403]
+
+
+@pytest.mark.slow
+def test_a_full_key_in_the_page_is_warned_about(live_api: LiveApi, page: Any) -> None:
+    with serve_page(lambda _path: _embedding_page(live_api, live_api.keys["acme"])) as url:
+        page.goto(url)
+        page.get_by_role("button", name="Chat with Acme support").wait_for()
+    assert any("data-api-key is not a public key" in text for text in page.warnings), page.warnings
 
 
 @pytest.mark.slow

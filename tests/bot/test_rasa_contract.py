@@ -31,6 +31,9 @@ from core.schemas import Citation
 from core.settings import RasaSettings
 from tests.doubles.rasa_contract import RasaActionContract
 
+RASA_PROJECT = Path(__file__).resolve().parents[2] / "bot" / "rasa"
+"""The example Rasa project: domain, rules, NLU examples and endpoints.yml."""
+
 
 def _dispatcher_message(**kwargs: Any) -> dict[str, Any]:
     dispatcher = CollectingDispatcher()
@@ -72,9 +75,8 @@ def test_an_answer_message_of_our_action_conforms() -> None:
 
 
 def test_the_example_domain_declares_what_the_actions_use() -> None:
-    docs = Path(__file__).resolve().parents[2] / "docs" / "rasa"
-    domain = yaml.safe_load((docs / "domain.yml").read_text(encoding="utf-8"))
-    rules = yaml.safe_load((docs / "rules.yml").read_text(encoding="utf-8"))
+    domain = yaml.safe_load((RASA_PROJECT / "domain.yml").read_text(encoding="utf-8"))
+    rules = yaml.safe_load((RASA_PROJECT / "rules.yml").read_text(encoding="utf-8"))
     settings = RasaSettings()
     assert set(domain["actions"]) == {kind().name() for kind in (ActionSupportbotAnswer, ActionSupportbotFeedback,
                                                                 ActionSupportbotHandoff)}
@@ -84,3 +86,9 @@ def test_the_example_domain_declares_what_the_actions_use() -> None:
     assert FEEDBACK_INTENT in domain["intents"] and SLOT_RATING in domain["entities"]
     used = {step.get("action") for rule in rules["rules"] for step in rule["steps"]} - {None}
     assert used <= set(domain["actions"])
+
+
+def test_the_example_endpoints_point_at_the_action_server() -> None:
+    endpoints = yaml.safe_load((RASA_PROJECT / "endpoints.yml").read_text(encoding="utf-8"))
+    settings = RasaSettings()
+    assert endpoints["action_endpoint"]["url"] == f"http://localhost:{settings.port}/webhook"

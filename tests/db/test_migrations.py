@@ -9,11 +9,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from pydantic import SecretStr
 from sqlalchemy import Engine, inspect, text
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel, select
 
-import core.db.tables  # noqa: F401 - registers the tables
 from core.db.engine import build_engine, database_url
 from core.db.migrate import current_revision, downgrade, head_revision, owned_by_migrations, upgrade
+from core.db.tables import ApiKey
 from core.errors import ConfigError
 from core.settings import DatabaseSettings, Settings
 
@@ -74,3 +74,29 @@ def test_postgresql_urls_use_psycopg(raw: str, tmp_path: Path) -> None:
 def test_unsupported_database_url_is_a_config_error(raw: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"database\.url"):
         database_url(Settings(data_dir=tmp_path, database=DatabaseSettings(url=SecretStr(raw))))
+
+
+def test_0004_keeps_existing_keys_full_and_its_downgrade_revokes_public_keys(engine: Engine) -> None:
+    downgrade(engine, "0003")
+    assert "scope" not in {column["name"] for column in inspect(engine).get_columns("api_key")}
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO tenant (id, name, created_at) VALUES ('acme', '', CURRENT_TIMESTAMP)"))
+        connection.execute(text("INSERT INTO api_key (tenant_id, name, prefix, key_hash, admin, created_at) "
+                                "VALUES ('acme', 'old', 'sb_old', 'h-old', :no, CURRENT_TIMESTAMP)"), {"no": False})
+    upgrade(engine, "0004")
+    with engine.begin() as connection:
+        assert connection.execute(text("SELECT scope FROM api_key WHERE prefix = 'sb_old'")).scalar() == "full"
+        connection.execute(text("INSERT INTO api_key (tenant_id, name, prefix, key_hash, admin, scope, created_at) "
+                                "VALUES ('acme', 'widget', 'sbp_new', 'h-new', :no, 'public', CURRENT_TIMESTAMP)"),
+                           {"no": False})
+    # Downgraded, a public key would be a full one: it is revoked instead; full keys are untouched.
+    downgrade(engine, "0003")
+    with engine.connect() as connection:
+        revoked: dict[str, object] = {row.prefix: row.revoked_at
+                                      for row in connection.execute(text("SELECT prefix, revoked_at FROM api_key"))}
+    assert revoked["sb_old"] is None and revoked["sbp_new"] is not None
+    upgrade(engine, "0004")
+    with Session(engine) as session:
+        rows = {row.prefix: row for row in session.exec(select(ApiKey))}
+    assert rows["sbp_new"].revoked_at is not None and rows["sbp_new"].scope == "full"
+    assert rows["sb_old"].revoked_at is None

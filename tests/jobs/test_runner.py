@@ -139,3 +139,46 @@ def test_training_is_skipped_below_min_new_examples(engine: Engine, db_settings:
         record = job_queries.get_job(session, job_id=outcome.job_id)  # type: ignore[arg-type]
     assert record.counts["new_examples"] == 1
     assert "fewer than worker.training.min_new_examples=5" in record.counts["skipped"]
+
+
+def test_an_abandoned_run_is_retried_unless_it_came_from_the_cli(engine: Engine, db_settings: Settings) -> None:
+    """A killed `supportbot jobs run` had an operator watching (its exit status told them), so
+    only the unattended run (here the schedule's) is queued again."""
+    _tenants(engine, "acme")
+    with open_session(engine) as session:
+        for kind, requested_by in (("retention", "scheduler"), ("train", "cli")):
+            try_acquire_lock(session, name=f"{kind}:acme", owner="killed", lease_s=1,
+                             now=utc_now() - timedelta(seconds=5))
+            job_queries.start_job(session, tenant_id="acme", kind=kind, requested_by=requested_by, payload={},
+                                  worker="killed", lock_name=f"{kind}:acme")
+    settings = _settings(db_settings, max_attempts=3, backoff_s=60)
+
+    JobRunner(settings, engine).fail_abandoned()
+
+    with open_session(engine) as session:
+        rows = sorted((r.kind, r.requested_by, r.attempt, r.status) for r in session.exec(select(JobRecord)))
+        (retry,) = job_queries.due_jobs(session, now=utc_now() + timedelta(seconds=61))
+    assert rows == [("retention", "scheduler", 1, "failed"), ("retention", "scheduler", 2, "queued"),
+                    ("train", "cli", 1, "failed")]
+    assert retry.kind == "retention" and retry.not_before is not None
+
+
+def test_new_examples_are_counted_from_the_last_run_that_trained(engine: Engine, db_settings: Settings) -> None:
+    """A skipped run neither moves the window forward nor resets it to the start of the log."""
+    from jobs.training_pipeline import new_examples_since_last_run
+
+    _tenants(engine, "acme")
+    _old_conversation(engine, "acme", days_ago=3)  # a thumbs-up turn the trained run already used
+    with open_session(engine) as session:
+        trained = job_queries.start_job(session, tenant_id="acme", kind="train", requested_by="scheduler",
+                                        payload={}, worker="w", lock_name="train:acme")
+        job_queries.finish_job(session, job_id=trained.id, status=JobStatus.SUCCEEDED, counts={"version": "default/v1"})
+        trained_at = job_queries.get_job(session, job_id=trained.id).started_at
+    _old_conversation(engine, "acme", days_ago=0)  # logged after it
+    with open_session(engine) as session:
+        skipped = job_queries.start_job(session, tenant_id="acme", kind="train", requested_by="scheduler",
+                                        payload={}, worker="w", lock_name="train:acme")
+        job_queries.finish_job(session, job_id=skipped.id, status=JobStatus.SUCCEEDED,
+                               counts={"skipped": "1 new examples", "new_examples": 1})
+
+    assert new_examples_since_last_run(engine, "acme") == (1, trained_at)

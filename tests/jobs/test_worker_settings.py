@@ -70,3 +70,16 @@ def test_the_worker_command_refuses_bad_settings_naming_the_key(monkeypatch: pyt
     finally:
         get_settings.cache_clear()
     assert "worker.sources[0].schedule: cron '* * *' must have 5 fields" in capsys.readouterr().err
+
+
+def test_a_bad_training_config_file_stops_the_worker_at_start(tmp_path: Path) -> None:
+    from core.errors import ConfigError
+    from jobs.scheduler import check_training_config
+
+    config = tmp_path / "lora.yaml"
+    config.write_text("lora_rank: 8\nmax_seq_len: 384\n", encoding="utf-8")  # a misspelt field
+    settings = Settings(worker=WorkerSettings.model_validate({"training": {"cron": "0 4 * * 0", "config": str(config)}}))
+    with pytest.raises(ConfigError, match=r"^worker.training.config: unknown training config field\(s\): max_seq_len"):
+        check_training_config(settings)
+    config.write_text("lora_rank: 8\nmax_seq_length: 384\n", encoding="utf-8")
+    check_training_config(settings)

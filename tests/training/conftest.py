@@ -51,8 +51,9 @@ class ConversationLog:
     conversation_of: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
 
 
-def _turn(session: Session, log: ConversationLog, conversation_id: uuid.UUID, question: str, answer: str,
-          chunks: list[str], *, abstained: bool = False) -> uuid.UUID:
+def log_turn(session: Session, log: ConversationLog, conversation_id: uuid.UUID, question: str, answer: str,
+             chunks: list[str], *, abstained: bool = False) -> uuid.UUID:
+    """An answered turn of ``TENANT`` that was shown ``chunks`` (chunk ids), as the chat flow logs it."""
     turn = start_turn(session, tenant_id=TENANT, conversation_id=conversation_id, question=question)
     answer_turn(session, tenant_id=TENANT, turn_id=turn.id, answer=Answer(
         text=answer, grounded=not abstained, abstained=abstained, generator="local",
@@ -78,57 +79,57 @@ def build_conversation_log(session: Session) -> ConversationLog:
         return create_conversation(session, tenant_id=TENANT, channel="web", user_id=user).id
 
     c1 = conversation("u1")
-    t = _turn(session, log, c1, "How do I reset my router? Email me at jane.doe@example.com",
+    t = log_turn(session, log, c1, "How do I reset my router? Email me at jane.doe@example.com",
               "Hold the reset button for 10 seconds [1].", ["reset", "wifi"])
     save_feedback(session, tenant_id=TENANT, turn_id=t, rating="up")
     log.included["positive_email"] = t
-    t = _turn(session, log, c1, "Where is the Wi-Fi password?", "It is on the label under the router [2].",
+    t = log_turn(session, log, c1, "Where is the Wi-Fi password?", "It is on the label under the router [2].",
               ["reset", "wifi"])
     save_feedback(session, tenant_id=TENANT, turn_id=t, rating="up")
     log.included["positive_same_conversation"] = t
 
     c2 = conversation("u2")
-    t = _turn(session, log, c2, "How do I update the firmware? Call me on +1 (415) 555-0132",
+    t = log_turn(session, log, c2, "How do I update the firmware? Call me on +1 (415) 555-0132",
               "Restart it.", ["update"])
     save_feedback(session, tenant_id=TENANT, turn_id=t, rating="down",
                   corrected_answer="Open Settings > System > Update [1].")
     log.included["corrected_phone"] = t
-    t = _turn(session, log, c2, "Is port forwarding possible?", "No.", ["ports"])
+    t = log_turn(session, log, c2, "Is port forwarding possible?", "No.", ["ports"])
     save_feedback(session, tenant_id=TENANT, turn_id=t, rating="down")
     log.excluded["negative"] = t
 
     c3 = conversation("u3")
-    t = _turn(session, log, c3, "Refund to card 4111 1111 1111 1111 please, I'm at 192.168.1.20",
+    t = log_turn(session, log, c3, "Refund to card 4111 1111 1111 1111 please, I'm at 192.168.1.20",
               "Refunds go to the original card within 5 working days [1].", ["refund"])
     save_feedback(session, tenant_id=TENANT, turn_id=t, rating="up", resolved=True)
     log.included["positive_card_ip"] = t
-    t = _turn(session, log, c3, "What does the red LED mean?", "No internet connection [1].", ["led"])
+    t = log_turn(session, log, c3, "What does the red LED mean?", "No internet connection [1].", ["led"])
     log.included["resolved_conversation"] = t
 
     c4 = conversation("u4")
-    t = _turn(session, log, c4, "Can I paint my router?", "I don't know.", ["led"], abstained=True)
+    t = log_turn(session, log, c4, "Can I paint my router?", "I don't know.", ["led"], abstained=True)
     log.excluded["abstained"] = t
-    t = _turn(session, log, c4, "Where do I configure ports? I live at 221B Baker Street",
+    t = log_turn(session, log, c4, "Where do I configure ports? I live at 221B Baker Street",
               "Under Settings > Network > Ports [1].", ["ports"])
     save_feedback(session, tenant_id=TENANT, turn_id=t, rating="up", resolved=True)
     log.included["positive_address"] = t
-    t = _turn(session, log, c4, "And the LED?", "Red means offline [1].", ["led"])
+    t = log_turn(session, log, c4, "And the LED?", "Red means offline [1].", ["led"])
     log.excluded["resolved_by_a_person"] = t  # resolved, but the conversation was handed off
 
     c5 = conversation("private")
     set_training_opt_out(session, tenant_id=TENANT, user_id="private")
-    t = _turn(session, log, c5, "How do I reset my router?", "Hold reset [1].", ["reset"])
+    t = log_turn(session, log, c5, "How do I reset my router?", "Hold reset [1].", ["reset"])
     save_feedback(session, tenant_id=TENANT, turn_id=t, rating="up")
     log.excluded["opted_out"] = t
 
     c6 = conversation("u6")
-    t = _turn(session, log, c6, "How do I reset my router? Email me at jane.doe@example.com",
+    t = log_turn(session, log, c6, "How do I reset my router? Email me at jane.doe@example.com",
               "Hold the reset button for 10 seconds [1].", ["reset", "wifi"])
     save_feedback(session, tenant_id=TENANT, turn_id=t, rating="up")
     log.excluded["duplicate"] = t
-    t = _turn(session, log, c6, "What does the LED mean?", "Red means offline [1].", ["led"])
+    t = log_turn(session, log, c6, "What does the LED mean?", "Red means offline [1].", ["led"])
     log.excluded["no_signal"] = t
-    t = _turn(session, log, c6, "What is in the deleted manual?", "Page 3 [1].", ["gone"])
+    t = log_turn(session, log, c6, "What is in the deleted manual?", "Page 3 [1].", ["gone"])
     save_feedback(session, tenant_id=TENANT, turn_id=t, rating="up")
     log.excluded["sources_unavailable"] = t
 
@@ -136,7 +137,7 @@ def build_conversation_log(session: Session) -> ConversationLog:
                                    ("u8", "Wi-Fi password?", "On the label [1]."),
                                    ("u9", "Red light?", "No internet [1].")):
         chunk = {"u7": "update", "u8": "wifi", "u9": "led"}[user]
-        t = _turn(session, log, conversation(user), question, answer, [chunk])
+        t = log_turn(session, log, conversation(user), question, answer, [chunk])
         save_feedback(session, tenant_id=TENANT, turn_id=t, rating="up")
         log.included[f"positive_{user}"] = t
 

@@ -219,15 +219,17 @@ def test_cli_renderer_uses_the_answer_prompt_with_the_stored_chunks(base_dir: Pa
 
 
 def test_gate_refuses_a_corrupted_adapter(trained: Trained, tmp_path: Path) -> None:
-    """Real generation on the held-out split: the trained adapter with its B matrices replaced by
-    noise answers worse than (or at best as badly as) the base model, and is not promoted."""
+    """Real generation on the held-out split and part of the golden set: the trained adapter with its
+    B matrices replaced by noise answers worse than (or at best as badly as) the base model, and is
+    not promoted."""
     import shutil
 
     from safetensors.torch import load_file, save_file
 
     from core.settings import GeneratorSettings, LocalGeneratorSettings
-    from jobs.training_inputs import local_generate
-    from training.evaluate import GateConfig, decide, evaluate_models
+    from jobs.training_inputs import citation_judge, local_generate
+    from training.evaluate import GOLDEN, HELD_OUT, GateConfig, run_gate
+    from training.golden_set import load_golden_set
 
     corrupted = tmp_path / "corrupted"
     shutil.copytree(trained.result.output_dir, corrupted, ignore=shutil.ignore_patterns("checkpoints"))
@@ -239,11 +241,14 @@ def test_gate_refuses_a_corrupted_adapter(trained: Trained, tmp_path: Path) -> N
         max_new_tokens=24, local=LocalGeneratorSettings(threads=1)))
     examples = load_split(trained.dataset_dir, "test")
     assert examples
-    report = evaluate_models(examples, {"candidate": local_generate(settings, trained.base_dir, corrupted),
-                                        "base": local_generate(settings, trained.base_dir, None)})
-    decision = decide(report["results"], report["n_examples"], GateConfig(min_examples=1))
-    print("\ncorrupted vs base:", json.dumps(report["results"]), decision.reasons)
-    assert not decision.promote
+    golden = [e for e in load_golden_set() if e["id"] in ("g01", "g13", "a01")]  # a few, to keep the test short
+    report = run_gate({HELD_OUT: examples, GOLDEN: golden},
+                      {"candidate": local_generate(settings, trained.base_dir, corrupted),
+                       "base": local_generate(settings, trained.base_dir, None)},
+                      judge=citation_judge(settings), gate=GateConfig(min_examples=1))
+    decision = report.decision
+    print("\ncorrupted vs base:", json.dumps(report.summary()["sets"]), decision.reasons)
+    assert not decision.promote and not any("no decision" in reason for reason in decision.reasons)
 
 
 def test_full_fine_tuning_writes_a_whole_model(trained: Trained, tmp_path: Path) -> None:

@@ -1,6 +1,9 @@
 """API keys. A key is shown once when created; only its SHA-256 hash and a short display prefix are
 stored. Keys are long random tokens, so a plain hash (no salt, no slow KDF) is enough: nobody can
-guess a key from its hash, and lookups stay one indexed equality."""
+guess a key from its hash, and lookups stay one indexed equality.
+
+Public (publishable) keys start with ``sbp_`` instead of ``sb_``, so one pasted into a web page is
+recognisable as the kind that may be there."""
 
 from __future__ import annotations
 
@@ -9,11 +12,12 @@ import secrets
 
 from sqlmodel import Session, col, select
 
-from core.db.tables import ApiKey
+from core.db.tables import ApiKey, KeyScope
 from core.db.types import utc_now
-from core.errors import NotFoundError
+from core.errors import InvalidInputError, NotFoundError
 
 KEY_PREFIX = "sb_"
+PUBLIC_KEY_PREFIX = "sbp_"
 DISPLAY_CHARS = 12
 
 
@@ -21,17 +25,23 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def create_api_key(session: Session, *, tenant_id: str, admin: bool = False, name: str = "") -> tuple[ApiKey, str]:
+def create_api_key(session: Session, *, tenant_id: str, admin: bool = False, scope: KeyScope = KeyScope.FULL,
+                   name: str = "") -> tuple[ApiKey, str]:
     """A new key for the tenant; returns the row and the plaintext key (never stored).
 
     :raises NotFoundError: no such tenant.
+    :raises InvalidInputError: an admin key that would be public.
     """
     from core.db.queries.tenants import get_tenant
 
+    if admin and scope == KeyScope.PUBLIC:
+        raise InvalidInputError("a key cannot be both admin and public: a public key is readable in the source "
+                                "of every page that embeds the chat widget")
     if get_tenant(session, tenant_id=tenant_id) is None:
         raise NotFoundError(f"no tenant {tenant_id!r}; create it with `supportbot tenants create {tenant_id}`")
-    key = KEY_PREFIX + secrets.token_urlsafe(32)
-    row = ApiKey(tenant_id=tenant_id, name=name, prefix=key[:DISPLAY_CHARS], key_hash=hash_key(key), admin=admin)
+    key = (PUBLIC_KEY_PREFIX if scope == KeyScope.PUBLIC else KEY_PREFIX) + secrets.token_urlsafe(32)
+    row = ApiKey(tenant_id=tenant_id, name=name, prefix=key[:DISPLAY_CHARS], key_hash=hash_key(key), admin=admin,
+                 scope=scope.value)
     session.add(row)
     session.commit()
     return row, key

@@ -39,25 +39,34 @@ def create_conversation(session: Session, *, tenant_id: str, channel: str, user_
     return conversation
 
 
-def get_conversation(session: Session, *, tenant_id: str, conversation_id: uuid.UUID) -> Conversation:
-    """:raises NotFoundError: no such conversation in this tenant (another tenant's looks the same)."""
+def get_conversation(session: Session, *, tenant_id: str, conversation_id: uuid.UUID, channel: str | None = None
+                     ) -> Conversation:
+    """``channel``, when given, narrows the lookup to that channel's conversations (what a public key
+    may see).
+
+    :raises NotFoundError: no such conversation in this tenant (another tenant's, or another
+        channel's when ``channel`` is given, looks the same)."""
     statement = select(Conversation).where(Conversation.id == conversation_id, Conversation.tenant_id == tenant_id)
+    if channel is not None:
+        statement = statement.where(Conversation.channel == channel)
     conversation = session.exec(statement).first()
     if conversation is None:
         raise NotFoundError(f"no conversation {conversation_id}")
     return conversation
 
 
-def request_handoff(session: Session, *, tenant_id: str, conversation_id: uuid.UUID | None, channel: str
-                    ) -> Conversation:
-    """Mark the conversation as handed to a person (a new one when ``conversation_id`` is None).
+def request_handoff(session: Session, *, tenant_id: str, conversation_id: uuid.UUID | None, channel: str,
+                    only_channel: str | None = None) -> Conversation:
+    """Mark the conversation as handed to a person (a new one on ``channel`` when ``conversation_id``
+    is None). ``only_channel``, when given, limits ``conversation_id`` to that channel's conversations.
 
-    :raises NotFoundError: no such conversation in this tenant.
+    :raises NotFoundError: no such conversation in this tenant (or in ``only_channel``).
     """
     if conversation_id is None:
         conversation = Conversation(tenant_id=tenant_id, channel=channel)
     else:
-        conversation = get_conversation(session, tenant_id=tenant_id, conversation_id=conversation_id)
+        conversation = get_conversation(session, tenant_id=tenant_id, conversation_id=conversation_id,
+                                        channel=only_channel)
     conversation.handoff = True
     conversation.updated_at = utc_now()
     session.add(conversation)

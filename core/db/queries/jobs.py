@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -96,7 +97,9 @@ def fail_abandoned_jobs(session: Session, *, now: datetime | None = None) -> lis
     return abandoned
 
 
-def last_succeeded(session: Session, *, tenant_id: str, kind: str) -> JobRecord | None:
-    return session.exec(select(JobRecord).where(JobRecord.tenant_id == tenant_id, JobRecord.kind == kind,
-                                                JobRecord.status == JobStatus.SUCCEEDED.value)
-                        .order_by(col(JobRecord.started_at).desc()).limit(1)).first()
+def succeeded_jobs(session: Session, *, tenant_id: str, kind: str) -> Iterator[JobRecord]:
+    """The tenant's succeeded runs of ``kind``, newest start first (read lazily: callers usually
+    stop at the first that matches)."""
+    yield from session.exec(select(JobRecord).where(JobRecord.tenant_id == tenant_id, JobRecord.kind == kind,
+                                                    JobRecord.status == JobStatus.SUCCEEDED.value)
+                            .order_by(col(JobRecord.started_at).desc(), col(JobRecord.id)))

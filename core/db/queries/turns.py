@@ -1,5 +1,6 @@
 """Turns. A turn is written ``pending`` before its answer is computed and leaves ``pending`` exactly
-once: the finishing updates only match a pending turn, so a late second finish changes nothing."""
+once: the finishing updates only match a pending turn, so a late second finish changes nothing.
+A turn started with a caller-derived id is started at most once: the primary key refuses the second."""
 
 from __future__ import annotations
 
@@ -7,18 +8,34 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from core.db.tables import Conversation, Turn, TurnStatus
 from core.db.types import utc_now
-from core.errors import NotFoundError
+from core.errors import AlreadyHandledError, NotFoundError
 from core.schemas import Answer
 
 
-def start_turn(session: Session, *, tenant_id: str, conversation_id: uuid.UUID, question: str) -> Turn:
-    turn = Turn(tenant_id=tenant_id, conversation_id=conversation_id, question=question)
+def start_turn(session: Session, *, tenant_id: str, conversation_id: uuid.UUID, question: str,
+               turn_id: uuid.UUID | None = None) -> Turn:
+    """Write the pending turn of a question.
+
+    :param turn_id: an id the caller derives from something the platform repeats on every delivery
+        (see :func:`core.db.queries.channel_threads.channel_event_turn_id`); by default a new one.
+    :raises AlreadyHandledError: a turn with ``turn_id`` exists already: the event was delivered
+        before, to this process or another one, and is being or was answered there.
+    """
+    turn = Turn(id=turn_id or uuid.uuid4(), tenant_id=tenant_id, conversation_id=conversation_id, question=question)
     session.add(turn)
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        # Only the primary key means "delivered before"; any other constraint is a real error.
+        if turn_id is None or session.get(Turn, turn_id) is None:
+            raise
+        raise AlreadyHandledError(f"turn {turn_id} was started already; this delivery is a repeat") from None
     return turn
 
 
