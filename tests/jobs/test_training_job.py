@@ -139,11 +139,15 @@ def test_scheduled_training_trains_evaluates_registers_then_skips(
     assert training["train_examples"] > 0 and training["first_loss"] > 0 and training["last_loss"] > 0
     assert training["validation_loss_after"] < training["validation_loss_before"]
     evaluation = counts["evaluation"]
-    assert evaluation["n_examples"] == 5 and evaluation["compared_with"] == "base"  # nothing promoted before
-    assert set(evaluation["results"]) == {"candidate", "base"}
-    assert all(set(metrics) == {"rouge_l", "token_f1", "citation_f1"} for metrics in evaluation["results"].values())
-    # The gate's reasons always state the primary metric against what the candidate was compared with.
-    assert counts["reasons"] and "rouge_l" in counts["reasons"][0] and "base" in counts["reasons"][0]
+    assert evaluation["compared_with"] == "base"  # nothing promoted before
+    assert evaluation["golden_set"].startswith("support-v1@")
+    assert evaluation["sets"]["held_out"]["n_examples"] == 5 and evaluation["sets"]["golden"]["n_examples"] == 27
+    from training.evaluate import METRICS
+    for evaluated in evaluation["sets"].values():
+        assert set(evaluated["results"]) == {"candidate", "base"}
+        assert all(set(metrics) == set(METRICS) for metrics in evaluated["results"].values())
+    # The gate's reasons state the primary metric of the held-out split against what it was compared with.
+    assert counts["reasons"] and counts["reasons"][0].startswith("held_out: rouge_l") and "base" in counts["reasons"][0]
 
     adapters = settings.data_dir / "adapters" / "default"
     assert counts["version"] == "default/v1"
