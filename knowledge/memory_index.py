@@ -137,7 +137,7 @@ class MemoryIndex:
             allowed &= mask
         return self._top(scores, allowed, top_k)
 
-    def dense(self, embedding: Sequence[float], *, top_k: int,
+    def dense(self, embedding: np.ndarray | Sequence[float], *, top_k: int,
               filters: dict[str, Any] | None = None) -> list[tuple[int, float]]:
         if self._dense is None:
             return []

@@ -40,7 +40,8 @@ def _retrievers(settings: Settings, store: DocumentStore) -> tuple[Any, Any]:
 def build_retrieval_pipeline(settings: Settings, store: DocumentStore, mode: RetrievalMode = "hybrid") -> Pipeline:
     """``query`` -> ``query_embedder`` -> ``hybrid`` (BM25 + dense + fusion) [-> ``reranker`` when
     ``retrieval.rerank``]. With ``mode`` bm25 or dense only that retriever is built (``bm25``, or
-    ``query_embedder`` -> ``dense``); the last component's ``documents`` is the ranking."""
+    ``query_embedder`` -> ``dense``: a :class:`HybridRetriever` without BM25, so that dense and
+    hybrid pay the same pipeline costs); the last component's ``documents`` is the ranking."""
     bm25, dense = _retrievers(settings, store)
     pipeline = Pipeline()
     if mode == "bm25":
@@ -48,7 +49,8 @@ def build_retrieval_pipeline(settings: Settings, store: DocumentStore, mode: Ret
         return pipeline
     pipeline.add_component("query_embedder", QueryEmbedder(**encoder_options(settings)))
     if mode == "dense":
-        pipeline.add_component("dense", dense)
+        pipeline.add_component("dense", HybridRetriever(bm25_retriever=None, embedding_retriever=dense, fusion=None,
+                                                        candidates=settings.retrieval.candidates))
         pipeline.connect("query_embedder.embedding", "dense.query_embedding")
         return pipeline
     retrieval = settings.retrieval
@@ -133,7 +135,7 @@ class KnowledgeSearch:
         elif self.mode == "bm25":
             data["bm25"] = {"query": request.query, "filters": filters, "top_k": request.top_k}
         else:
-            data["dense"] = {"filters": filters, "top_k": request.top_k}
+            data["dense"] = {"query": request.query, "filters": filters, "top_k": request.top_k}
         try:
             result = self.pipeline.run(data)
         except Exception as exc:

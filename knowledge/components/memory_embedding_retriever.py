@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from haystack import Document, component, default_from_dict, default_to_dict
 
 from knowledge.persistent_store import PersistentDocumentStore
@@ -24,7 +25,7 @@ class MemoryEmbeddingRetriever:
         self.top_k = top_k
 
     @component.output_types(documents=list[Document])
-    def run(self, query_embedding: list[float], filters: dict[str, Any] | None = None, top_k: int | None = None
+    def run(self, query_embedding: np.ndarray | list[float], filters: dict[str, Any] | None = None, top_k: int | None = None
             ) -> dict[str, list[Document]]:
         """:returns: up to ``top_k`` documents with their cosine ``score``, best first."""
         index = self.document_store.search_index()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from haystack import component, default_from_dict, default_to_dict
 
 from knowledge.encoder import SentenceEncoder, shared_encoder
@@ -10,6 +11,12 @@ from knowledge.encoder import SentenceEncoder, shared_encoder
 @component
 class QueryEmbedder:
     """Embeds a query with the same model as the documents.
+
+    The embedding is a float32 numpy vector rather than Haystack's usual ``list[float]``: a pipeline
+    deep-copies every component input element by element (with a protocol ``isinstance`` check on
+    each), which took 13 ms for a 384-float list and 0.02 ms for an array. The retrievers that take
+    it (:class:`HybridRetriever`, :class:`MemoryEmbeddingRetriever`, :class:`SentenceReranker`)
+    accept both; ``HybridRetriever`` hands a list to the store's own retriever.
 
     Usage::
 
@@ -37,10 +44,10 @@ class QueryEmbedder:
             self._encoder.warm_up()
         return self._encoder
 
-    @component.output_types(embedding=list[float])
-    def run(self, text: str) -> dict[str, list[float]]:
+    @component.output_types(embedding=np.ndarray)
+    def run(self, text: str) -> dict[str, np.ndarray]:
         encoder = self._ready_encoder()
-        return {"embedding": encoder.encode([text])[0].tolist()}
+        return {"embedding": encoder.encode([text])[0]}
 
     def to_dict(self) -> dict[str, Any]:
         return default_to_dict(self, model_path=self.model_path, max_seq_length=self.max_seq_length,

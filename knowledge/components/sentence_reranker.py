@@ -69,7 +69,7 @@ class SentenceReranker:
             return [self._cache[doc.id] for doc in documents]
 
     @component.output_types(documents=list[Document])
-    def run(self, documents: list[Document], query_embedding: list[float], top_k: int | None = None
+    def run(self, documents: list[Document], query_embedding: np.ndarray | list[float], top_k: int | None = None
             ) -> dict[str, list[Document]]:
         """:returns: the best ``top_k`` documents; ``meta["sentence_score"]`` holds the best sentence cosine."""
         self.warm_up()

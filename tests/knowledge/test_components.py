@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 from haystack import Document, Pipeline
 
@@ -66,6 +67,26 @@ def test_hybrid_retriever_fuses_both_candidate_lists_and_passes_filters_on(tmp_p
     assert {d.id for d in found} == {"lexical", "semantic"}
     assert all(d.meta["tenant"] == "a" for d in found)
     assert hybrid.run(query="factory reset", query_embedding=[1.0, 0.0], top_k=1)["documents"][0].id == "other"
+    dense_only = HybridRetriever(bm25_retriever=None, embedding_retriever=MemoryEmbeddingRetriever(document_store=store),
+                                 fusion=None, candidates=5)
+    nearest = dense_only.run(query="factory reset", query_embedding=np.array([0.0, 1.0], dtype=np.float32),
+                             top_k=1)["documents"]
+    assert [d.id for d in nearest] == ["lexical"] and nearest[0].score == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="go together"):
+        HybridRetriever(bm25_retriever=None, embedding_retriever=dense_only.embedding_retriever,
+                        fusion=ScoreFusion(), candidates=5)
+
+
+def test_query_embedding_crosses_the_pipeline_as_an_array(tmp_path) -> None:
+    """A list of 384 floats is deep-copied element by element between components (13 ms); the
+    embedder hands over an array, which every retriever of the pipeline accepts."""
+    from knowledge.components.query_embedder import QueryEmbedder
+
+    assert QueryEmbedder.run.__annotations__["return"] == "dict[str, np.ndarray]"
+    store = PersistentDocumentStore(path=str(tmp_path / "x.json"))
+    for mode in ("dense", "hybrid"):
+        pipeline = build_retrieval_pipeline(Settings(data_dir=tmp_path), store, mode)  # type: ignore[arg-type]
+        assert "query_embedder.embedding" in str(pipeline.to_dict()["connections"])  # connected: types checked
 
 
 def test_splitter_keeps_sections_whole_and_ids_stable() -> None:
