@@ -31,6 +31,7 @@ from pydantic import ValidationError
 from bot.channels.citation_links import markdown_citation
 from bot.channels.conversation_port import ChannelConversations, ChannelReply
 from bot.channels.failure_text import ATTACHMENT_ONLY_TEXT, failure_text
+from bot.channels.recent_ids import RecentIds
 from bot.channels.teams_auth import BotConnectorAuth
 from bot.channels.teams_connector import ConnectorSender
 from core.errors import AlreadyHandledError, ConfigError, InvalidInputError, SupportbotError
@@ -40,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 ACTION_FEEDBACK = "supportbot_feedback"
 ACTION_HANDOFF = "supportbot_handoff"
+CARD_ACTION_MEMORY_S = 3600.0
+"""How long a card action's activity id is remembered (the Bot Connector redelivers within minutes)."""
 ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
 _MENTION = re.compile(r"<at>.*?</at>", re.S)
 
@@ -94,6 +97,9 @@ class TeamsChannel:
         self.conversations = conversations
         self.auth = auth or BotConnectorAuth(settings)
         self.sender = sender or ConnectorSender(settings)
+        # Card actions have no turn to carry a derived id (see _answer); a redelivered click is
+        # recognised by its activity id within this process.
+        self.card_actions = RecentIds(ttl_s=CARD_ACTION_MEMORY_S)
 
     async def receive(self, body: bytes, authorization: str | None) -> Activity:
         """The authenticated activity of a request.
@@ -121,6 +127,9 @@ class TeamsChannel:
             return
         try:
             if isinstance(activity.value, dict) and activity.value.get("action"):
+                if activity.id and not self.card_actions.first_time(activity.id):
+                    logger.info("teams card action %s was received before; redelivery dropped", activity.id)
+                    return
                 await self._card_action(activity, activity.value)
             else:
                 await self._answer(activity)

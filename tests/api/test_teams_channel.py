@@ -79,9 +79,9 @@ def teams_settings(connector: Connector) -> dict[str, Any]:
 
 
 def message(connector: Connector, text: str = RESET_QUESTION, *, value: dict[str, Any] | None = None,
-            service_url: str | None = None) -> dict[str, Any]:
+            service_url: str | None = None, activity_id: str = "activity-1") -> dict[str, Any]:
     activity: dict[str, Any] = {
-        "type": "message", "id": "activity-1", "timestamp": "2026-11-25T08:00:00.000Z", "channelId": "msteams",
+        "type": "message", "id": activity_id, "timestamp": "2026-11-25T08:00:00.000Z", "channelId": "msteams",
         "serviceUrl": service_url or connector.service_url,
         "from": {"id": "29:user-1", "name": "Dana", "aadObjectId": "aad-user-1"},
         "conversation": {"id": CONVERSATION, "conversationType": "personal", "tenantId": "tenant-1"},
@@ -179,7 +179,8 @@ def test_card_actions_store_feedback_and_hand_off(make_api: MakeApi, connector: 
     assert post(api, message(connector), connector.token()) == 200
     connector.server.wait_for(ACTIVITIES)
     [turn] = turns_of(api)
-    rate = message(connector, value={"action": "supportbot_feedback", "rating": "up", "turn_id": str(turn.id)})
+    rate = message(connector, value={"action": "supportbot_feedback", "rating": "up", "turn_id": str(turn.id)},
+                   activity_id="click-1")
     assert post(api, rate, connector.token()) == 200
     thanks = connector.server.wait_for(ACTIVITIES, 2)[1]
     assert "thanks" in thanks.body["text"].lower()
@@ -187,12 +188,14 @@ def test_card_actions_store_feedback_and_hand_off(make_api: MakeApi, connector: 
         [row] = session.exec(select(Feedback).where(Feedback.turn_id == turn.id)).all()
         assert (row.tenant_id, row.rating) == ("acme", "up")
 
-    forged = message(connector, value={"action": "supportbot_feedback", "rating": "up", "turn_id": str(uuid.uuid4())})
+    forged = message(connector, value={"action": "supportbot_feedback", "rating": "up", "turn_id": str(uuid.uuid4())},
+                     activity_id="click-2")
     assert post(api, forged, connector.token()) == 200
     refused = connector.server.wait_for(ACTIVITIES, 3)[2]
     assert "did not work" in refused.body["text"]
 
-    handoff = message(connector, value={"action": "supportbot_handoff", "conversation_id": str(turn.conversation_id)})
+    handoff = message(connector, value={"action": "supportbot_handoff", "conversation_id": str(turn.conversation_id)},
+                      activity_id="click-3")
     assert post(api, handoff, connector.token()) == 200
     [notice] = connector.server.wait_for(f"/v3/conversations/{SUPPORT_CONVERSATION}/activities")
     assert "Dana asked to talk to a person" in notice.body["text"]
@@ -202,6 +205,12 @@ def test_card_actions_store_feedback_and_hand_off(make_api: MakeApi, connector: 
         conversation = session.get(Conversation, turn.conversation_id)
         assert conversation is not None and conversation.handoff
     assert len(turns_of(api)) == 1  # card actions are not questions
+
+    # The Bot Connector redelivers the same click: the support team is not called a second time.
+    assert post(api, handoff, connector.token()) == 200
+    assert post(api, message(connector, "thanks", activity_id="activity-after"), connector.token()) == 200
+    connector.server.wait_for(ACTIVITIES, 5)  # the next message is answered, so the redelivery was handled
+    assert len(connector.server.calls(f"/v3/conversations/{SUPPORT_CONVERSATION}/activities")) == 1
 
 
 def test_teams_is_not_mounted_without_its_settings(make_api: MakeApi, connector: Connector) -> None:
