@@ -77,15 +77,16 @@ def add_strategy_commands(eval_kinds: Any) -> None:
     strategies.add_argument("--seed", type=int, default=0, help="seed of the split and of the training")
     strategies.add_argument("--train-questions", type=_positive, default=None,
                             help="train on at most N answerable questions of the training side")
-    strategies.add_argument("--test-questions", type=_positive, default=None,
-                            help="score at most N answerable questions of the held-out side")
+    strategies.add_argument("--test-questions", type=_positive, default=30,
+                            help="score at most N answerable questions of the held-out side (default 30: each is "
+                                 "answered four times, about 30 s on two cores)")
     strategies.add_argument("--context-words", type=_positive, default=60,
                             help="words of the gold passage kept around the answer in each training example")
     strategies.add_argument("--max-new-tokens", type=_positive, default=64, help="answer length limit")
     strategies.add_argument("--epochs", type=float, default=1.0, help="passes over the training examples")
     strategies.add_argument("--max-steps", type=int, default=-1, help="stop training after N steps (-1: epochs)")
     strategies.add_argument("--threads", type=int, default=0,
-                            help="torch threads (0: settings.generator.local.threads)")
+                            help="torch threads for training and answering (0: settings.generator.local.threads)")
     strategies.add_argument("--work-dir", type=Path, default=None,
                             help="keep the training examples and the adapter here (default: a temporary directory)")
     strategies.add_argument("--json", action="store_true", help="print the report as one JSON object")

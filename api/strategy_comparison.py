@@ -21,10 +21,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.settings import Settings
 from knowledge.evaluation.dataset import EvalDataset, Question
+
+if TYPE_CHECKING:
+    from training.gold_examples import PassageRenderer
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +43,8 @@ class StrategyOptions:
     seed: int = 0
     train_questions: int | None = None
     """keep at most this many training questions (the first of the seeded split)"""
-    test_questions: int | None = None
+    test_questions: int | None = 30
+    """score at most this many held-out questions: four strategies answer each (see the README for timings)"""
     context_words: int = 60
     """words of the gold passage kept around the answer in a training example"""
     max_new_tokens: int = 64
@@ -50,7 +54,8 @@ class StrategyOptions:
     lora_rank: int = 16
     max_seq_length: int = 512
     threads: int = 0
-    """torch threads for training and generation (0: settings.generator.local.threads)"""
+    """torch threads for training and generation (0: settings.generator.local.threads; on a shared two-core
+    machine two threads answered three times slower than one)"""
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,7 @@ def held_out_split(dataset: EvalDataset, options: StrategyOptions) -> HeldOutSpl
     return HeldOutSplit(train=train, test=test)
 
 
-def passage_renderer(settings: Settings, count_tokens: Callable[[str], int]) -> Any:
+def passage_renderer(settings: Settings, count_tokens: Callable[[str], int]) -> PassageRenderer:
     """Renders a question and its sources with the answer prompt, as :class:`AnswerPipeline` does."""
     from haystack import Document
 
@@ -94,7 +99,7 @@ def passage_renderer(settings: Settings, count_tokens: Callable[[str], int]) -> 
 
 
 def _train_adapter(settings: Settings, dataset: EvalDataset, questions: list[Question], base_dir: Path,
-                   work_dir: Path, options: StrategyOptions) -> dict[str, Any]:
+                   work_dir: Path, options: StrategyOptions, threads: int) -> dict[str, Any]:
     from transformers import AutoTokenizer
 
     from training.config import TrainingConfig
@@ -116,7 +121,7 @@ def _train_adapter(settings: Settings, dataset: EvalDataset, questions: list[Que
                             output_dir=str(work_dir / "adapter"), lora_rank=options.lora_rank,
                             lora_alpha=2 * options.lora_rank, max_seq_length=options.max_seq_length, packing=True,
                             learning_rate=options.learning_rate, num_epochs=options.epochs,
-                            max_steps=options.max_steps, seed=options.seed, threads=options.threads,
+                            max_steps=options.max_steps, seed=options.seed, threads=threads,
                             logging_steps=10)
     result = train(config)
     metrics = dict(result.manifest["metrics"])
@@ -153,11 +158,11 @@ def compare_strategies(settings: Settings, dataset: EvalDataset, options: Strate
         "max_new_tokens": options.max_new_tokens,
         "local": settings.generator.local.model_copy(update={"threads": threads, "adapter_dir": "",
                                                              "adapter_line": ""})})})
-    if threads:
-        torch.set_num_threads(threads)
     index_started = time.perf_counter()
     store = index_dataset(settings, dataset, progress_bar=progress_bar)
     index_seconds = time.perf_counter() - index_started
+    if threads:
+        torch.set_num_threads(threads)
     base_dir = base_model_dir(settings)
     questions = EvalQuestions(answerable=split.test, unanswerable=[], dataset=dataset)
     local = settings.generator.local
@@ -167,11 +172,15 @@ def compare_strategies(settings: Settings, dataset: EvalDataset, options: Strate
                               adapter_dir=adapter_dir, threads=threads, context_window=local.context_window,
                               timeout_s=settings.generator.timeout_s)
 
+    phase_seconds = {"index": round(index_seconds, 1)}
+
     def answer(name: str, adapter_dir: str) -> tuple[dict[str, Any], float]:
+        phase_started = time.perf_counter()
         with PeakRss() as meter:
             scores = run_generator(settings, store, generator(adapter_dir), questions,
                                    use_retrieval=name.endswith("rag"), name=name, progress_bar=progress_bar)
         gc.collect()
+        phase_seconds[name] = round(time.perf_counter() - phase_started, 1)
         return scores, meter.peak_mb
 
     results: dict[str, dict[str, Any]] = {}
@@ -179,8 +188,10 @@ def compare_strategies(settings: Settings, dataset: EvalDataset, options: Strate
         scores, peak = answer(name, "")
         results[name] = {**{m: scores[m] for m in METRICS}, "trainable_params": 0, "train_seconds": 0.0,
                          "peak_memory_mb": peak}
+    phase_started = time.perf_counter()
     with PeakRss() as training_meter:
-        training = _train_adapter(settings, dataset, split.train, base_dir, work_dir, options)
+        training = _train_adapter(settings, dataset, split.train, base_dir, work_dir, options, threads)
+    phase_seconds["training"] = round(time.perf_counter() - phase_started, 1)
     for name in ("lora", "lora+rag"):
         scores, peak = answer(name, training["output_dir"])
         results[name] = {**{m: scores[m] for m in METRICS}, "trainable_params": training["trainable_params"],
@@ -190,5 +201,6 @@ def compare_strategies(settings: Settings, dataset: EvalDataset, options: Strate
             "training": {key: training.get(key) for key in ("examples", "skipped_too_long", "steps",
                                                             "input_tokens_seen", "tokens_per_second", "first_loss",
                                                             "last_loss")}
-            | {"context_words": options.context_words, "epochs": options.epochs, "threads": threads},
-            "index_seconds": round(index_seconds, 1), "seconds": round(time.perf_counter() - started, 1)}
+            | {"context_words": options.context_words, "epochs": options.epochs,
+               "threads": torch.get_num_threads()},
+            "phase_seconds": phase_seconds, "seconds": round(time.perf_counter() - started, 1)}

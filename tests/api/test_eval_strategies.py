@@ -29,7 +29,7 @@ FIELDS = {"rouge_l", "bleu", "token_f1", "citation_precision", "p50_ms", "traina
 
 def test_the_split_keeps_paraphrases_on_one_side_and_scores_answerable_questions_only() -> None:
     dataset = load_dataset(DATASET)
-    split = held_out_split(dataset, StrategyOptions(train_fraction=0.7, seed=0))
+    split = held_out_split(dataset, StrategyOptions(train_fraction=0.7, seed=0, test_questions=None))
     assert not {q.group or q.id for q in split.train} & {q.group or q.id for q in split.test}
     assert all(q.gold_ids and q.answers for q in split.train + split.test)
     assert 0.6 < len(split.train) / (len(split.train) + len(split.test)) < 0.8
