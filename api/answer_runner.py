@@ -95,11 +95,14 @@ class AnswerRun:
 
     :param produce: starts the answer; called on a worker thread.
     :param timeout_s: the whole run, waiting for a worker included.
+    :param tokens: hand token events over too; a caller that only wants the answer says False, so
+        the event loop is woken once, for the answer.
     """
 
     def __init__(self, gate: AnswerGate, ticket: Ticket, *, produce: Callable[[], Iterator[AnswerEvent]],
-                 timeout_s: float) -> None:
+                 timeout_s: float, tokens: bool = True) -> None:
         self._gate = gate
+        self._tokens = tokens
         self._ticket = ticket
         self._produce = produce
         self._timeout_s = timeout_s
@@ -127,7 +130,9 @@ class AnswerRun:
             try:
                 if remaining <= 0:
                     raise TimeoutError
-                item = await asyncio.wait_for(self._queue.get(), remaining)
+                # wait_for wraps each wait in a new task: only pay for it when there is nothing to take
+                item = self._queue.get_nowait() if not self._queue.empty() else \
+                    await asyncio.wait_for(self._queue.get(), remaining)
             except TimeoutError:
                 self.cancel()
                 raise RequestTimeoutError(f"no answer within {self._timeout_s:g} s") from None
@@ -148,6 +153,8 @@ class AnswerRun:
                         break
                     if event.kind == "answer" and event.answer is not None:
                         self.generated_tokens = event.answer.generated_tokens
+                    elif not self._tokens:
+                        continue
                     self._post(event)
             finally:
                 close = getattr(iterator, "close", None)

@@ -129,11 +129,13 @@ class ChatTurnRun:
 
 
 async def start_chat(state: AppState, *, tenant_id: str, request: ChatRequest,
-                     history: list[ChatTurn] | None = None, turn_id: uuid.UUID | None = None) -> ChatTurnRun:
+                     history: list[ChatTurn] | None = None, turn_id: uuid.UUID | None = None,
+                     stream: bool = False) -> ChatTurnRun:
     """Admit the request and write its pending turn. ``history`` is given by channels that keep the
     conversation elsewhere (a helpdesk ticket thread); it replaces the stored one. ``turn_id`` is
     given by channels whose platform redelivers events: derived from the event, it makes a
     redelivery fail to start (never part of ``ChatRequest``, so API clients cannot pick ids).
+    ``stream``: :meth:`ChatTurnRun.events` yields the token events too (otherwise only the answer).
 
     :raises InvalidInputError: empty or oversized message (nothing stored).
     :raises OverloadedError: the answer queue is full (nothing stored).
@@ -154,8 +156,8 @@ async def start_chat(state: AppState, *, tenant_id: str, request: ChatRequest,
     def produce() -> Any:
         return service.stream(question, prepared.history, filters)
 
-    run = AnswerRun(state.gate, ticket, produce=produce,
-                    timeout_s=state.settings.api.request_timeout_s)
+    run = AnswerRun(state.gate, ticket, produce=produce, timeout_s=state.settings.api.request_timeout_s,
+                    tokens=stream)
     chat = ChatTurnRun(state, tenant_id, prepared, run)
     try:
         run.start()
@@ -169,8 +171,8 @@ def _prepare(state: AppState, tenant_id: str, request: ChatRequest, question: st
              given_history: list[ChatTurn] | None, turn_id: uuid.UUID | None) -> _Prepared:
     with open_session(state.engine) as session:
         if request.conversation_id is None:
-            conversation = conversations.create_conversation(session, tenant_id=tenant_id, channel=request.channel,
-                                                             user_id=request.user_id)
+            conversation = conversations.add_conversation(session, tenant_id=tenant_id, channel=request.channel,
+                                                          user_id=request.user_id)
             history: list[ChatTurn] = []
         else:
             conversation = conversations.get_conversation(session, tenant_id=tenant_id,

@@ -31,7 +31,8 @@ from core.db.tables import KeyScope
 from core.errors import AuthenticationError, PermissionDeniedError, RateLimitedError
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    # async: a plain def dependency costs a trip through the thread pool on every request
     state: AppState = request.app.state.supportbot
     return state
 

@@ -31,8 +31,9 @@ async def chat(body: ChatRequest, request: Request, principal: WidgetPrincipalDe
     principal.require_channel(body.channel)
     if principal.conversation_channel is not None and body.conversation_id is not None:
         await to_thread.run_sync(_require_conversation_channel, state, principal, body.conversation_id)
-    run = await start_chat(state, tenant_id=principal.tenant_id, request=body)
-    if "text/event-stream" in request.headers.get("accept", ""):
+    stream = "text/event-stream" in request.headers.get("accept", "")
+    run = await start_chat(state, tenant_id=principal.tenant_id, request=body, stream=stream)
+    if stream:
         return EventStreamResponse(chat_events(run), on_close=run.abandon)
     return run.response(await run.final_answer())
 

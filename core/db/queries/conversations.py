@@ -33,9 +33,17 @@ class ConversationSummary:
 
 def create_conversation(session: Session, *, tenant_id: str, channel: str, user_id: str | None = None
                         ) -> Conversation:
+    conversation = add_conversation(session, tenant_id=tenant_id, channel=channel, user_id=user_id)
+    session.commit()
+    return conversation
+
+
+def add_conversation(session: Session, *, tenant_id: str, channel: str, user_id: str | None = None
+                     ) -> Conversation:
+    """A new conversation in the session, not yet committed: the chat path commits it with its first
+    turn, in one transaction (a refused turn leaves no empty conversation behind)."""
     conversation = Conversation(tenant_id=tenant_id, channel=channel, user_id=user_id)
     session.add(conversation)
-    session.commit()
     return conversation
 
 
