@@ -20,7 +20,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
-from core.db.engine import database_url, open_session
+from core.db.engine import open_session
+from core.db.migrate import create_foreign_table
 from core.db.queries.tenants import get_tenant, list_tenants
 from core.errors import ConfigError
 from core.settings import ScheduleSettings, Settings
@@ -106,8 +107,9 @@ def scheduled_jobs(settings: Settings) -> Iterator[tuple[str, Any, BaseTrigger, 
 def build_scheduler(settings: Settings, runner: JobRunner) -> BackgroundScheduler:
     """A scheduler with the settings' jobs in the database job store (replacing what an earlier
     start stored there; jobs no longer configured are removed)."""
-    store = SQLAlchemyJobStore(url=database_url(settings).render_as_string(hide_password=False),
-                               tablename=JOBSTORE_TABLE)
+    store = SQLAlchemyJobStore(engine=runner.engine, tablename=JOBSTORE_TABLE)
+    # The store would create its table on start, racing a worker that starts at the same moment.
+    create_foreign_table(runner.engine, store.jobs_t)
     # Jobs fire on the scheduler's threads; the lock, not max_instances, is what stops a second
     # worker, but max_instances=1 keeps one worker from piling up runs of its own.
     scheduler = BackgroundScheduler(jobstores={"default": store}, timezone="UTC", job_defaults={

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from core.db.types import JSONColumn, UTCDateTime, utc_now
+from core.db.types import JSONColumn, UTCDateTime, empty_dict, empty_list, utc_now
 
 
 class TurnStatus(StrEnum):
@@ -87,13 +87,13 @@ class Turn(SQLModel, table=True):
     tenant_id: str = Field(foreign_key="tenant.id", ondelete="CASCADE", max_length=64)
     question: str = Field(sa_type=Text)
     standalone_query: str = Field(default="", sa_type=Text)
-    retrieved: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONColumn,
+    retrieved: list[dict[str, Any]] = Field(default_factory=empty_list, sa_type=JSONColumn,
                                             description="chunk_id, score, title of each retrieved chunk")
     answer: str | None = Field(default=None, sa_type=Text)
-    citations: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONColumn)
+    citations: list[dict[str, Any]] = Field(default_factory=empty_list, sa_type=JSONColumn)
     generator: str | None = Field(default=None, max_length=64)
     adapter_version: str | None = Field(default=None, max_length=200)
-    latencies: dict[str, Any] = Field(default_factory=dict, sa_type=JSONColumn, description="Timings, in ms")
+    latencies: dict[str, Any] = Field(default_factory=empty_dict, sa_type=JSONColumn, description="Timings, in ms")
     generated_tokens: int | None = None
     grounded: bool | None = None
     abstained: bool | None = None
@@ -163,13 +163,13 @@ class JobRecord(SQLModel, table=True):
     kind: str = Field(max_length=32)
     status: str = Field(default=JobStatus.QUEUED.value, max_length=16, index=True)
     requested_by: str = Field(max_length=64, description="prefix of the API key that asked")
-    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSONColumn)
+    payload: dict[str, Any] = Field(default_factory=empty_dict, sa_type=JSONColumn)
     created_at: datetime = Field(default_factory=utc_now, sa_type=UTCDateTime)
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     error: str | None = Field(default=None, sa_type=Text)
     attempt: int = Field(default=1, ge=1)
-    counts: dict[str, Any] = Field(default_factory=dict, sa_type=JSONColumn, description="what the run did")
+    counts: dict[str, Any] = Field(default_factory=empty_dict, sa_type=JSONColumn, description="what the run did")
     not_before: datetime | None = Field(default=None, sa_type=UTCDateTime, description="retry backoff")
     worker: str | None = Field(default=None, max_length=200, description="the worker that ran it")
     lock_name: str | None = Field(default=None, max_length=200)

@@ -7,8 +7,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, select
 
 from core.db.tables import Conversation, Turn, TurnStatus
@@ -98,10 +99,20 @@ def fail_stale_pending_turns(session: Session, *, older_than: datetime, reason: 
 
 
 def _finish(session: Session, *, tenant_id: str, turn_id: uuid.UUID, values: dict[str, object]) -> bool:
-    result = session.execute(update(Turn)
-                             .where(col(Turn.id) == turn_id, col(Turn.tenant_id) == tenant_id,
-                                    col(Turn.status) == TurnStatus.PENDING.value)
-                             .values(values))
+    # The values travel as bound parameters of a statement of the same shape every time: with
+    # literal values SQLAlchemy walks the JSON documents (retrieved chunks, citations) to build the
+    # compiled-statement cache key, about 0.5 ms per answer (measured with py-spy under load).
+    statement = (update(Turn)
+                 .where(col(Turn.id) == bindparam("finish_turn_id"), col(Turn.tenant_id) == bindparam("finish_tenant_id"),
+                        col(Turn.status) == TurnStatus.PENDING.value)
+                 .values({name: bindparam(name) for name in values})
+                 # SQLAlchemy's session synchronisation cannot evaluate bound parameters (it would
+                 # write None into a loaded turn), so a turn this session holds is expired instead.
+                 .execution_options(synchronize_session=False))
+    result = session.execute(statement, {**values, "finish_turn_id": turn_id, "finish_tenant_id": tenant_id})
+    loaded = session.identity_map.get(identity_key(Turn, turn_id))
+    if loaded is not None:
+        session.expire(loaded)
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
