@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (at least 3 for a median)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=0, help="intra-op threads for every candidate; 0: defaults")
-    parser.add_argument("--runtimes", default="torch,onnx,onnx-int8")
+    parser.add_argument("--runtimes", default="torch,torch-bf16,onnx,onnx-int8")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 

@@ -34,11 +34,13 @@ class EmbeddingSettings(BaseModel):
     max_seq_length: int = Field(default=256, ge=16, le=512)
     threads: int = Field(default=0, ge=0, description="intra-op threads; 0 keeps torch's default, or one per "
                                                        "CPU for ONNX Runtime")
-    runtime: Literal["torch", "onnx", "onnx-int8"] = Field(
-        default="onnx",
-        description="what runs the transformer: torch; onnx (an fp32 ONNX Runtime export: the same vectors as "
-                    "torch, about 1.8x faster on CPU); onnx-int8 (int8 weights, about 2.1x faster, cosine ~0.995 "
-                    "to torch's vectors, retrieval MRR within 0.005). Re-index after changing it")
+    runtime: Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"] = Field(
+        default="auto",
+        description="what runs the transformer: torch (fp32); torch-bf16 (bf16 matrix products: on a CPU with "
+                    "AMX or AVX-512 BF16 about 2x torch, cosine 0.99998 to its vectors); onnx (an fp32 ONNX "
+                    "Runtime export: the same vectors as torch); onnx-int8 (int8 weights, cosine ~0.995); auto "
+                    "(documents: torch-bf16 where the CPU has bf16 units, else onnx; queries: onnx). "
+                    "Re-index after changing it")
     export_cache_dir: Path | None = Field(
         default=None,
         description="where ONNX exports are cached (made once per model and variant); empty means "

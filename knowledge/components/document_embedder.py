@@ -52,7 +52,7 @@ class DocumentEmbedder:
         if self._encoder is None:
             self._encoder = shared_encoder(self.model_path, batch_size=self.batch_size,
                                            max_seq_length=self.max_seq_length, threads=self.threads,
-                                           runtime=self.runtime, cache_dir=self.cache_dir)
+                                           runtime=self.runtime, cache_dir=self.cache_dir, purpose="documents")
             self._encoder.warm_up()
         return self._encoder
 

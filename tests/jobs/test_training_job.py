@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -33,6 +32,7 @@ from jobs.scheduler import build_scheduler
 from knowledge.document_store import build_document_store
 from knowledge.retrieval import metadata_filters
 from tests.conftest import SAMPLES
+from tests.torch_threads import one_torch_thread
 from tests.training.conftest import TENANT, ConversationLog, log_turn
 
 pytestmark = pytest.mark.slow
@@ -44,12 +44,8 @@ PHRASINGS = ("What does the manual say about", "Can you explain", "I need help w
 
 @pytest.fixture
 def one_thread() -> Iterator[None]:
-    """One torch thread: on shared two-core runners two OpenMP threads run several times slower as
-    soon as another process takes a core."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture

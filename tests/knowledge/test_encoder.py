@@ -74,6 +74,36 @@ def test_onnx_int8_stays_close_to_the_torch_vectors(torch_vectors: np.ndarray, c
 
 
 @pytest.mark.slow
+def test_torch_bf16_stays_within_rounding_of_the_fp32_vectors(torch_vectors: np.ndarray) -> None:
+    # Measured on 256 SQuAD passages and manual sections: cosine mean 0.99999, min 0.99998.
+    encoder = SentenceEncoder(runtime="torch-bf16")
+    vectors = encoder.encode(_sample_texts())
+    assert encoder.resolved_runtime == "torch-bf16" and vectors.dtype == np.float32
+    cosines = np.sum(vectors * torch_vectors, axis=1)
+    assert np.min(cosines) > 0.9995
+    assert not np.array_equal(vectors, torch_vectors)  # bf16 products really ran: the vectors moved, slightly
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.parametrize(("cpuinfo", "documents"), [
+    ("flags\t\t: fpu avx2 avx512f amx_bf16 amx_tile", "torch-bf16"),
+    ("flags\t\t: fpu avx2 avx512f avx512_bf16", "torch-bf16"),
+    ("flags\t\t: fpu avx2 avx512f avx512bw", "onnx"),
+    (None, "onnx"),
+])
+def test_auto_embeds_documents_in_bf16_only_where_the_cpu_has_bf16_units(tmp_path: Path, cpuinfo: str | None,
+                                                                          documents: str) -> None:
+    from knowledge.encoder import resolve_runtime
+
+    fake = tmp_path / "cpuinfo"  # missing when None: not Linux
+    if cpuinfo is not None:
+        fake.write_text(cpuinfo)
+    assert resolve_runtime("auto", fake, purpose="documents") == documents
+    assert resolve_runtime("auto", fake, purpose="queries") == "onnx"  # latency: always the ONNX export
+    assert resolve_runtime("onnx-int8", fake, purpose="documents") == "onnx-int8"
+
+
+@pytest.mark.slow
 def test_export_is_cached_and_reused(monkeypatch: pytest.MonkeyPatch, cache_dir: Path) -> None:
     first = SentenceEncoder(runtime="onnx-int8", cache_dir=cache_dir)
     vector = first.encode(["How do I descale the coffee machine?"])

@@ -21,6 +21,7 @@ from core.db.engine import build_engine, open_session
 from core.db.migrate import upgrade
 from core.errors import ConfigError, InvalidInputError
 from core.settings import Settings
+from tests.torch_threads import one_torch_thread
 from training.config import TrainingConfig
 from training.dataset import DatasetConfig, build_dataset, load_split, write_dataset
 from training.lora import IGNORE_INDEX, TrainingResult, mean_loss, pack_rows, tokenize_example, tokenize_rows, train
@@ -58,12 +59,8 @@ def base_tensors(model: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread() -> Iterator[None]:
-    """One torch thread: on shared two-core runners two OpenMP threads run several times slower as
-    soon as another process takes a core."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="module")
