@@ -32,7 +32,7 @@ import gc
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -65,8 +65,6 @@ class Variant:
     attention_mask: bool
     chunked_loss: bool
     compiled: bool
-    batch_scale: float = 1.0
-    """The batch as a multiple of the model's reference batch (halved again on out-of-memory)."""
 
 
 VARIANTS = (
@@ -188,9 +186,9 @@ def benchmark(shapes: list[str], variants: list[Variant], *, device: str, dtype:
     for shape in shapes:
         rows: list[dict[str, Any]] = []
         for variant in variants:
-            if not variant.checkpointing:
-                variant = replace(variant, batch_scale=no_ckpt_batch_scale)
-            batch = max(1, int(BASE_BATCH[shape] * variant.batch_scale))
+            # without checkpointing, memory is what limits the batch: start from the asked multiple
+            batch_scale = 1.0 if variant.checkpointing else no_ckpt_batch_scale
+            batch = max(1, int(BASE_BATCH[shape] * batch_scale))
             row = run_with_fallback(shape, variant, batch=batch, device=device, dtype=dtype, seq_len=seq_len,
                                     steps=steps, warmup=warmup + (2 if variant.compiled else 0))
             row["variant_settings"] = asdict(variant)

@@ -39,9 +39,11 @@ compute on padding than wide ones and lose nothing in matrix-multiply efficiency
 CPUINFO = Path("/proc/cpuinfo")
 
 
+@lru_cache(maxsize=4)
 def native_bf16(cpuinfo: Path = CPUINFO) -> bool:
     """Whether this CPU multiplies bf16 matrices in hardware (AMX or AVX-512 BF16; Linux only).
-    Elsewhere bf16 is emulated and slower than fp32, so ``auto`` does not choose it."""
+    Elsewhere bf16 is emulated and slower than fp32, so ``auto`` does not choose it. Read once per
+    process: every encoder-backed component resolves its runtime through it."""
     try:
         flags = cpuinfo.read_text(encoding="utf-8", errors="replace")
     except OSError:
