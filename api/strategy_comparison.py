@@ -170,7 +170,7 @@ def compare_strategies(settings: Settings, dataset: EvalDataset, options: Strate
     def generator(adapter_dir: str) -> LocalGenerator:
         return LocalGenerator(model_dir=str(base_dir), cache_dir=cache_dir_for(settings.data_dir),
                               adapter_dir=adapter_dir, threads=threads, context_window=local.context_window,
-                              timeout_s=settings.generator.timeout_s)
+                              timeout_s=settings.generator.timeout_s, prefill=local.prefill)
 
     phase_seconds = {"index": round(index_seconds, 1)}
 

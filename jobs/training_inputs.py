@@ -77,7 +77,8 @@ def local_generate(settings: Settings, base_dir: Path, adapter: Path | None) -> 
     local = settings.generator.local
     generator = LocalGenerator(model_dir=str(base_dir), cache_dir=cache_dir_for(settings.data_dir),
                                adapter_dir=str(adapter or ""), threads=local.threads,
-                               context_window=local.context_window, timeout_s=settings.generator.timeout_s)
+                               context_window=local.context_window, timeout_s=settings.generator.timeout_s,
+                               prefill=local.prefill)
 
     def generate(messages: list[dict[str, str]]) -> str:
         request = GenerationRequest(messages=[Message(m["role"], m["content"]) for m in messages],  # type: ignore[arg-type]

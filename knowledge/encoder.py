@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
+from core.cpu import CPUINFO, native_bf16
 from core.errors import ConfigError
 from knowledge.onnx_encoder import OnnxTransformer, OnnxVariant, hidden_size, mean_pool
 
@@ -34,21 +34,6 @@ BATCH_TOKENS = 2048
 many padded tokens (and ``batch_size`` texts): on CPU, small batches of similar length waste less
 compute on padding than wide ones and lose nothing in matrix-multiply efficiency (measured with
 ``benchmarks/embedding_benchmark.py``)."""
-
-
-CPUINFO = Path("/proc/cpuinfo")
-
-
-@lru_cache(maxsize=4)
-def native_bf16(cpuinfo: Path = CPUINFO) -> bool:
-    """Whether this CPU multiplies bf16 matrices in hardware (AMX or AVX-512 BF16; Linux only).
-    Elsewhere bf16 is emulated and slower than fp32, so ``auto`` does not choose it. Read once per
-    process: every encoder-backed component resolves its runtime through it."""
-    try:
-        flags = cpuinfo.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    return re.search(r"\b(amx_bf16|avx512_bf16)\b", flags) is not None
 
 
 Purpose = Literal["documents", "queries"]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from core.settings import Settings
 from knowledge.generation.base import ChatGenerator
-from knowledge.generation.extractive import ExtractiveGenerator
+
+if TYPE_CHECKING:  # imported when built: a process that only runs the local model does not load Haystack
+    from knowledge.generation.extractive import ExtractiveGenerator
 
 GeneratorName = Literal["local", "remote", "extractive"]
 
@@ -29,6 +31,7 @@ def build_generator(settings: Settings, name: GeneratorName | None = None) -> Ch
 def extractive_generator(settings: Settings) -> ExtractiveGenerator:
     """The extractive generator of the settings (also every generator's fallback)."""
     from knowledge.encoder import encoder_options, shared_encoder
+    from knowledge.generation.extractive import ExtractiveGenerator
 
     answer = settings.answer
     encoder = shared_encoder(**encoder_options(settings)) if answer.extractive_semantic_weight else None

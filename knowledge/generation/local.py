@@ -5,6 +5,11 @@ Generation runs in a background thread and hands text to the caller through a
 lock serialises generations and adapter swaps: on a CPU, parallel generations only compete for
 the same cores, and an adapter must never change under a generation in flight.
 
+On a CPU the first token waits for the whole prompt to be read (prefill). So the system message,
+which every answer shares, is read once per adapter and its key/value cache reused; the rest of
+the prompt is read with bf16 matrix products where the CPU has bf16 units (``prefill``), and the
+reply is generated in float32 from that cache (token by token, bf16 was measured slower).
+
 Usage::
 
     generator = LocalGenerator.from_settings(settings)
@@ -15,6 +20,7 @@ Usage::
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import queue
@@ -26,6 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from core.cpu import native_bf16
 from core.errors import ConfigError
 from core.settings import Settings
 from knowledge.generation.adapter_pointer import AdapterPointer
@@ -79,14 +86,20 @@ class LocalGenerator:
     :param threads: torch intra-op threads; 0 keeps torch's default.
     :param context_window: maximum prompt + reply tokens.
     :param timeout_s: time allowed for one whole reply.
+    :param prefill: precision of reading the prompt: ``"bfloat16"``, ``"float32"`` or ``"auto"``
+        (bfloat16 where the CPU multiplies bf16 in hardware).
     """
 
     name = "local"
 
     def __init__(self, *, model_dir: str = "", cache_dir: Path, adapter_dir: str = "", threads: int = 0,
-                 context_window: int = 2048, timeout_s: float = 60.0, adapter_line_dir: Path | None = None) -> None:
+                 context_window: int = 2048, timeout_s: float = 60.0, adapter_line_dir: Path | None = None,
+                 prefill: str = "auto") -> None:
         if timeout_s <= 0:
             raise ConfigError("generator.timeout_s must be positive")
+        if prefill not in ("auto", "float32", "bfloat16"):
+            raise ConfigError(f"generator.local.prefill must be auto, float32 or bfloat16, not {prefill!r}")
+        self.prefill_bf16 = prefill == "bfloat16" or (prefill == "auto" and native_bf16())
         self.model_dir = model_dir
         self.cache_dir = Path(cache_dir)
         self.adapter_dir = adapter_dir
@@ -99,6 +112,7 @@ class LocalGenerator:
         self._adapter_slot: str | None = None  # peft's name for the active adapter
         self._adapter_version: str | None = None
         self._slots = 0
+        self._prefix: tuple[tuple[str | None, tuple[int, ...]], Any] | None = None  # (adapter, ids), cache
         self._load_lock = threading.Lock()
         self._generation_lock = threading.Lock()
 
@@ -108,7 +122,8 @@ class LocalGenerator:
         return cls(model_dir=local.model_dir, cache_dir=cache_dir_for(settings.data_dir),
                    adapter_dir=local.adapter_dir, threads=local.threads,
                    context_window=local.context_window, timeout_s=settings.generator.timeout_s,
-                   adapter_line_dir=settings.data_dir / "adapters" / local.adapter_line if local.adapter_line else None)
+                   adapter_line_dir=settings.data_dir / "adapters" / local.adapter_line if local.adapter_line else None,
+                   prefill=local.prefill)
 
     def warm_up(self) -> None:
         """Load the model (and the configured adapter) once; later calls return at once."""
@@ -197,6 +212,7 @@ class LocalGenerator:
             self._model.delete_adapter(self._adapter_slot)
         self._model.eval()
         self._adapter_slot, self._adapter_version = slot, version
+        self._prefix = None  # computed under the old adapter
         logger.info("local generator now uses adapter %s (%s)", version, adapter_dir)
         return version
 
@@ -210,12 +226,12 @@ class LocalGenerator:
         from transformers import TextIteratorStreamer
 
         self.follow_registry()
-        inputs = self._encode(request)  # loads the model first if needed; not counted in the timeout
+        inputs, prefix = self._encode(request)  # loads the model first if needed; not counted in the timeout
         run = _Run(deadline=time.monotonic() + self.timeout_s)
         max_new_tokens = min(request.max_new_tokens, self._context_window - inputs["input_ids"].shape[1])
         streamer = TextIteratorStreamer(self.loaded.tokenizer, skip_prompt=True, skip_special_tokens=True)
         thread = threading.Thread(target=self._generate, name=THREAD_NAME, daemon=True,
-                                  args=(request, inputs, max_new_tokens, streamer, run))
+                                  args=(request, inputs, prefix, max_new_tokens, streamer, run))
         thread.start()
         stops = _StopScanner(request.stop)
         try:
@@ -252,20 +268,62 @@ class LocalGenerator:
             except queue.Empty:
                 raise GenerationTimeout(f"no complete reply within {self.timeout_s:g} s") from None
 
-    def _encode(self, request: GenerationRequest) -> Any:
+    def _encode(self, request: GenerationRequest) -> tuple[Any, tuple[int, ...]]:
+        """The prompt's token ids, and those of its leading system message when they are a prefix of
+        the prompt (its key/value cache can then be reused; empty otherwise)."""
         if not request.messages:
             raise GenerationRejected("a generation request needs at least one message")
         messages = [{"role": message.role, "content": message.content} for message in request.messages]
-        inputs = self.loaded.tokenizer.apply_chat_template(messages, add_generation_prompt=True,
-                                                           return_tensors="pt", return_dict=True)
+        tokenizer = self.loaded.tokenizer
+        inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                               return_dict=True)
         prompt_tokens = inputs["input_ids"].shape[1]
         if prompt_tokens >= self._context_window:
             raise GenerationRejected(f"the prompt takes {prompt_tokens} tokens; the context window is "
                                      f"{self._context_window}")
-        return inputs
+        prefix: tuple[int, ...] = ()
+        if len(messages) > 1 and messages[0]["role"] == "system":
+            system = tokenizer.apply_chat_template(messages[:1], add_generation_prompt=False, return_dict=True)
+            ids = tuple(int(token) for token in system["input_ids"])
+            if ids == tuple(inputs["input_ids"][0, : len(ids)].tolist()):
+                prefix = ids
+        return inputs, prefix
 
-    def _generate(self, request: GenerationRequest, inputs: Any, max_new_tokens: int, streamer: Any,
-                  run: _Run) -> None:
+    def _prefill(self, input_ids: Any, prefix: tuple[int, ...]) -> Any:
+        """The key/value cache of every prompt token but the last (``generate`` reads that one and
+        goes on from there), starting from the cached system prefix. Caller holds the generation lock.
+
+        Under bf16 autocast the projections run in bf16 but the cache stays float32 (rotary
+        embeddings are applied in float32), so generation continues in float32 from it.
+        """
+        import torch
+        from transformers import DynamicCache
+
+        if prefix:
+            key = (self._adapter_slot, prefix)
+            if self._prefix is None or self._prefix[0] != key:
+                cache = DynamicCache(config=self._model.config)
+                self._read(torch.tensor([prefix]), cache)
+                self._prefix = (key, cache)
+            cache = copy.deepcopy(self._prefix[1])
+        else:
+            cache = DynamicCache(config=self._model.config)
+        rest = input_ids[:, len(prefix) : -1]
+        if rest.shape[1]:
+            self._read(rest, cache)
+        return cache
+
+    def _read(self, input_ids: Any, cache: Any) -> None:
+        import contextlib
+
+        import torch
+
+        precision = torch.autocast("cpu", dtype=torch.bfloat16) if self.prefill_bf16 else contextlib.nullcontext()
+        with precision:
+            self._model(input_ids=input_ids, cache=cache, use_cache=True, logits_to_keep=1)
+
+    def _generate(self, request: GenerationRequest, inputs: Any, prefix: tuple[int, ...], max_new_tokens: int,
+                  streamer: Any, run: _Run) -> None:
         """Body of the generation thread. Any failure is handed to the caller through ``run``; the
         streamer is always ended so the caller never waits for text that will not come."""
         import torch
@@ -282,7 +340,8 @@ class LocalGenerator:
                     {"do_sample": True, "temperature": request.temperature} if request.temperature > 0
                     else {"do_sample": False}
                 )
-                self._model.generate(**inputs, max_new_tokens=max_new_tokens, streamer=streamer, **DECODING,
+                cache = self._prefill(inputs["input_ids"], prefix)
+                self._model.generate(**inputs, cache=cache, max_new_tokens=max_new_tokens, streamer=streamer, **DECODING,
                                      stopping_criteria=StoppingCriteriaList([_Cancellation(run)]),
                                      pad_token_id=self.loaded.tokenizer.eos_token_id, **sampling)
         except Exception as error:  # noqa: BLE001  (handed to the caller's thread, which raises it)
@@ -334,12 +393,12 @@ class _StopScanner:
 
 @lru_cache(maxsize=4)
 def shared_local_generator(model_dir: str, cache_dir: str, adapter_dir: str = "", threads: int = 0,
-                           context_window: int = 2048, timeout_s: float = 60.0, adapter_line_dir: str = ""
-                           ) -> LocalGenerator:
+                           context_window: int = 2048, timeout_s: float = 60.0, adapter_line_dir: str = "",
+                           prefill: str = "auto") -> LocalGenerator:
     """One generator per configuration and process, so the model is loaded once."""
     return LocalGenerator(model_dir=model_dir, cache_dir=Path(cache_dir), adapter_dir=adapter_dir,
                           threads=threads, context_window=context_window, timeout_s=timeout_s,
-                          adapter_line_dir=Path(adapter_line_dir) if adapter_line_dir else None)
+                          adapter_line_dir=Path(adapter_line_dir) if adapter_line_dir else None, prefill=prefill)
 
 
 def local_generator_for(settings: Settings) -> LocalGenerator:
@@ -347,4 +406,5 @@ def local_generator_for(settings: Settings) -> LocalGenerator:
     local = settings.generator.local
     line_dir = str(settings.data_dir / "adapters" / local.adapter_line) if local.adapter_line else ""
     return shared_local_generator(local.model_dir, str(cache_dir_for(settings.data_dir)), local.adapter_dir,
-                                  local.threads, local.context_window, settings.generator.timeout_s, line_dir)
+                                  local.threads, local.context_window, settings.generator.timeout_s, line_dir,
+                                  local.prefill)

@@ -66,9 +66,10 @@ def cold_load(tmp_path_factory: pytest.TempPathFactory) -> ColdLoad:
 @pytest.fixture(scope="session")
 def generator(cold_load: ColdLoad) -> Iterator[LocalGenerator]:
     """The model from the cache, on one thread: on shared two-core runners, two OpenMP threads
-    slow generation down several times over as soon as another process takes a core."""
+    slow generation down several times over as soon as another process takes a core. The prompt
+    is read in float32, so replies can be compared with a plain ``generate``."""
     threads = torch.get_num_threads()
-    generator = LocalGenerator(cache_dir=cold_load.cache_dir, threads=1)
+    generator = LocalGenerator(cache_dir=cold_load.cache_dir, threads=1, prefill="float32")
     generator.warm_up()
     yield generator
     torch.set_num_threads(threads)
@@ -137,7 +138,7 @@ def test_construction_is_cheap_and_shared_per_configuration(settings: Settings) 
     generator = local_generator_for(settings)
     assert generator is local_generator_for(settings)
     assert isinstance(generator, ChatGenerator)
-    assert generator.context_window == 2048
+    assert generator.context_window == settings.generator.local.context_window
     assert generator.adapter_version is None
     assert not generator.cache_dir.exists()  # nothing loaded yet
 
@@ -190,6 +191,57 @@ def test_streamed_pieces_add_up_to_the_plain_generation(generator: LocalGenerato
         output = loaded.model.generate(**inputs, max_new_tokens=QUESTION.max_new_tokens, do_sample=False, **DECODING)
     reply = loaded.tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
     assert "".join(pieces) == reply
+
+
+def _plain_reply(model: torch.nn.Module, tokenizer: object, request: GenerationRequest) -> str:
+    """``generate`` on the whole prompt, without the generator's prefix cache or precision."""
+    inputs = tokenizer.apply_chat_template(  # type: ignore[attr-defined]
+        [{"role": m.role, "content": m.content} for m in request.messages],
+        add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    with torch.inference_mode():
+        output = model.generate(**inputs, max_new_tokens=request.max_new_tokens, do_sample=False,  # type: ignore[operator]
+                                **DECODING)
+    return str(tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True))  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+def test_the_system_prompt_cache_is_reused_without_changing_replies(generator: LocalGenerator) -> None:
+    other_question = GenerationRequest([QUESTION.messages[0], Message("user", "What colour is the reset button?")],
+                                       max_new_tokens=16)
+    first, second = generate_text(generator, QUESTION), generate_text(generator, other_question)
+    cached = generator._prefix
+    assert cached is not None and cached[1].get_seq_length() > 10  # the system message's tokens
+    assert generate_text(generator, QUESTION) == first
+    assert generator._prefix is cached  # reused, not recomputed
+    model, tokenizer = generator.loaded.model, generator.loaded.tokenizer
+    assert first == _plain_reply(model, tokenizer, QUESTION)
+    assert second == _plain_reply(model, tokenizer, other_question)
+
+
+@pytest.mark.slow
+def test_bf16_prefill_fills_a_float32_cache_close_to_the_float32_one(generator: LocalGenerator) -> None:
+    bf16 = LocalGenerator(cache_dir=generator.cache_dir, threads=1, prefill="bfloat16")
+    bf16._loaded, bf16._model = generator.loaded, generator.loaded.model  # same weights, no second load
+    inputs, prefix = generator._encode(QUESTION)
+    with torch.inference_mode():
+        reference, fast = generator._prefill(inputs["input_ids"], prefix), bf16._prefill(inputs["input_ids"], prefix)
+        assert fast.get_seq_length() == reference.get_seq_length() == inputs["input_ids"].shape[1] - 1
+        keys = [(layer.keys.clone(), other.keys.clone()) for layer, other in zip(reference.layers, fast.layers,
+                                                                                  strict=True)]
+        last = inputs["input_ids"][:, -1:]
+        logits = [generator.loaded.model(input_ids=last, cache=cache).logits[0, -1] for cache in (reference, fast)]
+    assert all(b.dtype == torch.float32 for _, b in keys)  # generation goes on in float32
+    assert not all(torch.equal(a, b) for a, b in keys)  # really read in bf16
+    assert max(float((a - b).norm() / a.norm()) for a, b in keys) < 0.05
+    assert int(logits[0].argmax()) == int(logits[1].argmax())
+    assert torch.nn.functional.cosine_similarity(logits[0], logits[1], dim=0) > 0.99
+
+
+def test_prefill_precision_is_validated(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="prefill"):
+        LocalGenerator(cache_dir=tmp_path, prefill="int4")
+    assert LocalGenerator(cache_dir=tmp_path, prefill="bfloat16").prefill_bf16
+    assert not LocalGenerator(cache_dir=tmp_path, prefill="float32").prefill_bf16
 
 
 @pytest.mark.slow
@@ -286,7 +338,7 @@ def test_a_promoted_adapter_is_served_without_a_restart(cold_load: ColdLoad, bas
     line_dir = tmp_path / "adapters" / "default"
     _write_adapter(cold_load.cache_dir, line_dir / "v1", seed=3)
     _write_adapter(cold_load.cache_dir, line_dir / "v2", seed=4)
-    serving = LocalGenerator(cache_dir=cold_load.cache_dir, adapter_line_dir=line_dir)
+    serving = LocalGenerator(cache_dir=cold_load.cache_dir, adapter_line_dir=line_dir, prefill="float32")
     assert generate_text(serving, QUESTION) == base_reply and serving.adapter_version is None
 
     _promote(line_dir, "v1")

@@ -1,0 +1,20 @@
+"""What this CPU can do, read from ``/proc/cpuinfo`` (Linux; elsewhere the answers are "no")."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+CPUINFO = Path("/proc/cpuinfo")
+
+
+@lru_cache(maxsize=4)
+def native_bf16(cpuinfo: Path = CPUINFO) -> bool:
+    """Whether this CPU multiplies bf16 matrices in hardware (AMX or AVX-512 BF16). Elsewhere bf16
+    is emulated and slower than fp32, so no ``auto`` setting chooses it. Read once per process."""
+    try:
+        flags = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return re.search(r"\b(amx_bf16|avx512_bf16)\b", flags) is not None
