@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from core.errors import OverloadedError, RequestTimeoutError
+from core.schemas import Answer
 from knowledge.answering import AnswerEvent
 
 
@@ -97,12 +98,16 @@ class AnswerRun:
     :param timeout_s: the whole run, waiting for a worker included.
     :param tokens: hand token events over too; a caller that only wants the answer says False, so
         the event loop is woken once, for the answer.
+    :param store: called on the worker with the answer and its generated tokens before the answer
+        is handed over (to record it without another trip through a thread pool); what it raises is
+        handed over instead. Not called once the run is cancelled.
     """
 
     def __init__(self, gate: AnswerGate, ticket: Ticket, *, produce: Callable[[], Iterator[AnswerEvent]],
-                 timeout_s: float, tokens: bool = True) -> None:
+                 timeout_s: float, tokens: bool = True, store: Callable[[Answer, int], None] | None = None) -> None:
         self._gate = gate
         self._tokens = tokens
+        self._store = store
         self._ticket = ticket
         self._produce = produce
         self._timeout_s = timeout_s
@@ -153,6 +158,8 @@ class AnswerRun:
                         break
                     if event.kind == "answer" and event.answer is not None:
                         self.generated_tokens = event.answer.generated_tokens
+                        if self._store is not None:
+                            self._store(event.answer, self.generated_tokens)
                     elif not self._tokens:
                         continue
                     self._post(event)

@@ -10,7 +10,7 @@ succeeds, fails, times out or the client goes away.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,10 @@ from knowledge.answering import AnswerEvent
 from knowledge.retrieval import metadata_filters
 
 
+class AnswerNotStoredError(RuntimeError):
+    """The answer was generated but its turn could not be recorded as answered."""
+
+
 @dataclass(frozen=True)
 class _Prepared:
     conversation_id: uuid.UUID
@@ -40,13 +44,15 @@ class ChatTurnRun:
     """A started chat turn. Read :meth:`events` to the end; call :meth:`abandon` when the caller
     leaves early (it is a no-op once the turn is finished)."""
 
-    def __init__(self, state: AppState, tenant_id: str, prepared: _Prepared, run: AnswerRun) -> None:
+    def __init__(self, state: AppState, tenant_id: str, prepared: _Prepared,
+                 answer_run: Callable[[Callable[[Answer, int], None]], AnswerRun]) -> None:
+        """:param answer_run: builds the (unstarted) run, given the function that stores its answer."""
         self.state = state
         self.tenant_id = tenant_id
         self.conversation_id = prepared.conversation_id
         self.turn_id = prepared.turn_id
-        self._run = run
         self._finished = False
+        self._run = answer_run(self.store_answer)
 
     async def events(self) -> AsyncIterator[AnswerEvent]:
         """Token events, then the final answer event, after the turn is recorded as answered.
@@ -62,13 +68,16 @@ class ChatTurnRun:
                     yield event
             if answer is None:
                 raise RuntimeError("the answer service ended without an answer")
+        except AnswerNotStoredError as exc:
+            await self._end(TurnStatus.FAILED, str(exc))
+            raise
         except SupportbotError as exc:
             await self._end(TurnStatus.FAILED, f"{exc.code}: {exc.message}")
             raise
         except Exception as exc:
             await self._end(TurnStatus.FAILED, f"{type(exc).__name__}: {exc}")
             raise
-        await self._answered(answer)
+        self.state.metrics.record_answer(answer, self._run.generated_tokens)
         yield AnswerEvent("answer", answer=answer)
 
     async def final_answer(self) -> Answer:
@@ -84,6 +93,10 @@ class ChatTurnRun:
             raise RuntimeError("the chat run ended without an answer")
         return answer
 
+    def start(self) -> None:
+        """:raises RuntimeError: the server is shutting down (the place in the gate is given back)."""
+        self._run.start()
+
     def response(self, answer: Answer) -> ChatResponse:
         return ChatResponse.build(turn_id=self.turn_id, conversation_id=self.conversation_id, answer=answer)
 
@@ -93,25 +106,23 @@ class ChatTurnRun:
         self._run.cancel()
         await self._end(TurnStatus.CANCELLED, reason)
 
-    async def _answered(self, answer: Answer) -> None:
-        tokens = self._run.generated_tokens
+    def store_answer(self, answer: Answer, tokens: int) -> None:
+        """Record the turn as answered; runs on the answer's worker thread, before the answer is
+        handed to the request (:class:`AnswerRun`'s ``store``), which saves a trip through the thread
+        pool per chat. Finished only once stored: when the write fails (database locked, pool
+        exhausted) the request sees the error and ends the turn as failed instead, rather than
+        leaving it pending with the request gone.
 
-        def write() -> None:
+        :raises AnswerNotStoredError: the write failed.
+        """
+        try:
             with open_session(self.state.engine) as session:
                 turns.answer_turn(session, tenant_id=self.tenant_id, turn_id=self.turn_id, answer=answer,
                                   generated_tokens=tokens,
                                   citations=[c.model_dump() for c in public_citations(answer.citations)])
-
-        # Finished only once stored: when the write fails (database locked, pool exhausted) the turn
-        # is ended as failed instead, rather than left pending with the request gone.
-        try:
-            with anyio.CancelScope(shield=True):
-                await to_thread.run_sync(write)
-                self._finished = True
         except Exception as exc:
-            await self._end(TurnStatus.FAILED, f"the answer could not be stored: {type(exc).__name__}: {exc}")
-            raise
-        self.state.metrics.record_answer(answer, tokens)
+            raise AnswerNotStoredError(f"the answer could not be stored: {type(exc).__name__}: {exc}") from exc
+        self._finished = True
 
     async def _end(self, status: TurnStatus, reason: str) -> None:
         if self._finished:
@@ -156,11 +167,13 @@ async def start_chat(state: AppState, *, tenant_id: str, request: ChatRequest,
     def produce() -> Any:
         return service.stream(question, prepared.history, filters)
 
-    run = AnswerRun(state.gate, ticket, produce=produce, timeout_s=state.settings.api.request_timeout_s,
-                    tokens=stream)
-    chat = ChatTurnRun(state, tenant_id, prepared, run)
+    def answer_run(store: Callable[[Answer, int], None]) -> AnswerRun:
+        return AnswerRun(state.gate, ticket, produce=produce, timeout_s=state.settings.api.request_timeout_s,
+                         tokens=stream, store=store)
+
+    chat = ChatTurnRun(state, tenant_id, prepared, answer_run)
     try:
-        run.start()
+        chat.start()
     except RuntimeError:
         await chat.abandon("the server is shutting down")
         raise

@@ -14,11 +14,12 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import QueuePool, event
+from sqlmodel import select
 
 from benchmarks.fault_load import GENERATOR_TIMEOUT_S, Faults, FaultyTgi, unplug_store_while
 from core.db.engine import open_session
 from core.db.queries import turns
-from core.db.tables import TurnStatus
+from core.db.tables import Turn, TurnStatus
 from tests.api.conftest import RESET_QUESTION, MakeApi
 from tests.api.doubles import GatedGenerator
 
@@ -108,6 +109,9 @@ def test_an_answer_that_cannot_be_stored_ends_its_turn_failed(make_api: MakeApi)
     with open_session(api.state.engine) as session:
         assert turns.count_turns(session, tenant_id="acme", status=TurnStatus.PENDING) == 0
         assert turns.count_turns(session, tenant_id="acme", status=TurnStatus.FAILED) == 1
+        failed = session.exec(select(Turn).where(Turn.status == TurnStatus.FAILED.value)).one()
+    assert failed.error is not None and "the answer could not be stored" in failed.error
+    assert "database went away" in failed.error
 
 
 def test_no_database_connection_is_held_while_answers_wait_or_run(make_api: MakeApi) -> None:
