@@ -2,7 +2,10 @@
 prompt building, generation and the citation check, local tokens/s, model load time and memory.
 
 The baseline is retrieval, timed inside every answer, so the figures that matter are ratios and
-differences: what extraction, the citation check and the model add to it.
+differences: what extraction, the citation check and the model add to it. Two first-token times:
+``first_token_ms``, when the customer sees text (a sentence is released once it is finished and
+passes the stream checks), and ``generator_first_token_ms``, when the model produced its first text (retrieval and
+reading the prompt).
 
     python benchmarks/answer_benchmark.py --dataset tests/data/manuals-eval --questions 40 --local-questions 12
 """
@@ -47,6 +50,7 @@ def _run(pipeline: AnswerPipeline, questions: list[str]) -> dict[str, Any]:
                                                             "regeneration_ms", "total_ms")}
     beyond_retrieval: list[float] = []
     first_token: list[float] = []
+    generator_first_token: list[float] = []
     tokens = 0
     generation_s = 0.0
     abstained = 0
@@ -65,11 +69,14 @@ def _run(pipeline: AnswerPipeline, questions: list[str]) -> dict[str, Any]:
         beyond_retrieval.append(answer.timings.total_ms - answer.timings.retrieval_ms)
         if answer.timings.first_token_ms is not None:
             first_token.append(answer.timings.first_token_ms)
+        if answer.timings.generator_first_token_ms is not None:
+            generator_first_token.append(answer.timings.generator_first_token_ms)
         if raw:
             tokens += pipeline.generator.count_tokens("".join(raw))
             generation_s += answer.timings.generation_ms / 1000
     report: dict[str, Any] = {name: _summary(values) for name, values in stages.items()}
     report["first_token_ms"] = _summary(first_token) if first_token else None
+    report["generator_first_token_ms"] = _summary(generator_first_token) if generator_first_token else None
     report["tokens_per_s"] = tokens / generation_s if generation_s else None
     report["abstained"] = abstained
     report["beyond_retrieval_ms"] = _summary(beyond_retrieval)

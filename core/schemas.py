@@ -46,7 +46,11 @@ class Timings(BaseModel):
     check_ms: float = 0.0
     regeneration_ms: float = Field(default=0.0, description="the second generation after an unsupported answer")
     total_ms: float = 0.0
-    first_token_ms: float | None = None
+    first_token_ms: float | None = Field(default=None, description="until the first text was streamed: a sentence is released once it is finished and passes "
+        "the stream checks (links, prompt leaks)")
+    generator_first_token_ms: float | None = Field(
+        default=None, description="until the generator produced its first text, before the stream checks "
+        "(retrieval and reading the prompt included)")
 
 
 class Answer(BaseModel):

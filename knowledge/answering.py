@@ -148,6 +148,8 @@ class AnswerPipeline:
                             withheld=self._system_prompt(request), canary=self.settings.answer.canary)
         try:
             for piece in self.generator.stream(request):
+                if timings.generator_first_token_ms is None:
+                    timings.generator_first_token_ms = _ms(started)
                 pieces.append(piece)
                 yield from self._streamed(gate.feed(piece), timings, started)
         except GenerationError as error:
