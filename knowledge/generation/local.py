@@ -20,6 +20,7 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -314,8 +315,6 @@ class LocalGenerator:
         return cache
 
     def _read(self, input_ids: Any, cache: Any) -> None:
-        import contextlib
-
         import torch
 
         precision = torch.autocast("cpu", dtype=torch.bfloat16) if self.prefill_bf16 else contextlib.nullcontext()
