@@ -68,6 +68,12 @@ def answer_prompt_renderer(settings: Settings, tenant: str) -> PromptRenderer:
     return render
 
 
+OFFLINE_CONTEXT_WINDOW = 2048
+"""The window the gate's evaluation gives the model. Serving's ``generator.local.context_window`` is a
+bound on the wait for the first token; the gate's prompts come rendered (the golden set, the held-out
+logged turns) and must be read whole, whatever their length."""
+
+
 def local_generate(settings: Settings, base_dir: Path, adapter: Path | None) -> Generate:
     """Greedy answers of the local model (with ``adapter`` applied, if any) to prompt messages."""
     from knowledge.generation.base import GenerationRequest, Message
@@ -77,8 +83,8 @@ def local_generate(settings: Settings, base_dir: Path, adapter: Path | None) -> 
     local = settings.generator.local
     generator = LocalGenerator(model_dir=str(base_dir), cache_dir=cache_dir_for(settings.data_dir),
                                adapter_dir=str(adapter or ""), threads=local.threads,
-                               context_window=local.context_window, timeout_s=settings.generator.timeout_s,
-                               prefill=local.prefill)
+                               context_window=max(local.context_window, OFFLINE_CONTEXT_WINDOW),
+                               timeout_s=settings.generator.timeout_s, prefill=local.prefill)
 
     def generate(messages: list[dict[str, str]]) -> str:
         request = GenerationRequest(messages=[Message(m["role"], m["content"]) for m in messages],  # type: ignore[arg-type]
