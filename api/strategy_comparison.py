@@ -159,7 +159,7 @@ def compare_strategies(settings: Settings, dataset: EvalDataset, options: Strate
         "local": settings.generator.local.model_copy(update={"threads": threads, "adapter_dir": "",
                                                              "adapter_line": ""})})})
     index_started = time.perf_counter()
-    store = index_dataset(settings, dataset, progress_bar=progress_bar)
+    store = index_dataset(settings, dataset, progress_bar=progress_bar, answer_vectors=True)
     index_seconds = time.perf_counter() - index_started
     if threads:
         torch.set_num_threads(threads)

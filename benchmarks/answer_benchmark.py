@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(data_dir=args.data_dir)
     dataset = load_dataset(args.dataset)
     questions = [q.question for q in dataset.questions[: args.questions]]
-    search = KnowledgeSearch(settings, index_dataset(settings, dataset, progress_bar=False))
+    search = KnowledgeSearch(settings, index_dataset(settings, dataset, progress_bar=False, answer_vectors=True))
     search.warm_up()
     search.search(questions[0])
 
@@ -127,8 +127,10 @@ def main(argv: list[str] | None = None) -> int:
                                                 / extractive_report["retrieval_ms"]["p95"]),
         "local": local_report,
         "local_check_share": local_report["share"]["check_ms"],
+        # None when every local question was answered "I don't know" (no text streamed)
         "local_first_token_over_retrieval_p50": (local_report["first_token_ms"]["p50"]
-                                                 / local_report["retrieval_ms"]["p50"]),
+                                                 / local_report["retrieval_ms"]["p50"]
+                                                 if local_report["first_token_ms"] else None),
         "local_load_in_process_s": first_load_s,
         "local_load_new_process_s": _restart_load_s(args.data_dir),
         "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -136,10 +136,10 @@ class AnswerSettings(BaseModel):
     max_question_chars: int = Field(default=2000, ge=1)
     history_turns: int = Field(default=6, ge=0, le=50, description="history messages used to rewrite follow-ups")
     min_retrieval_support: float = Field(
-        default=0.36, ge=0, le=1,
+        default=0.25, ge=0, le=1,
         description="abstain when the best chunk's cosine similarity to the question is below this")
     min_question_coverage: float = Field(
-        default=0.16, ge=0, le=1,
+        default=0.1, ge=0, le=1,
         description="abstain when no source sentence covers this share of the question's terms")
     sentence_support: float = Field(
         default=0.7, ge=0, le=1, description="share of a sentence's content terms its source must contain")
@@ -148,15 +148,26 @@ class AnswerSettings(BaseModel):
     extractive_sentences: int = Field(default=2, ge=1, le=10)
     extractive_rank_prior: float = Field(default=0.3, ge=0, description="bonus 1/rank for sentences of better-ranked sources")
     extractive_semantic_weight: float = Field(
-        default=1.5, ge=0, le=10,
-        description="weight of the question-sentence cosine (MiniLM) added to the term-overlap score when the "
-                    "extractive answer picks its sentences; 0 picks by term overlap alone")
+        default=1.0, ge=0, le=10,
+        description="weight of the cosine (MiniLM) between the question and 'section heading: sentence' added to "
+                    "the term-overlap score when the extractive answer picks its sentences; 0 picks by term overlap "
+                    "alone (and turns the section term off)")
+    extractive_section_weight: float = Field(
+        default=2.0, ge=0, le=10,
+        description="weight of the sentence's source's retrieval cosine in the same score: a sentence is as good a "
+                    "quote as its section is an answer (citation precision, README)")
     min_answer_confidence: float = Field(
-        default=0.0, ge=0, le=10,
+        default=1.4, ge=0, le=10,
         description="abstain when the best source sentence scores below this (term overlap + rank prior + "
-                    "extractive_semantic_weight x cosine). 0 turns it off. Calibrate it on your own questions: "
-                    "on squad-dev 1.25 says 'I don't know' to 83% of unanswerable questions and abstains on 6% "
-                    "of answerable ones, but on the customer-phrased manual set it abstains on 29% (README)")
+                    "semantic and section terms, see the two weights above). 0 turns it off. Calibrated on the "
+                    "calibration halves of manuals-eval and squad-dev (README); recalibrate on your own questions "
+                    "if you change the weights")
+    max_unmatched_focus: float = Field(
+        default=0.22, ge=0, le=1,
+        description="abstain when a word central to the question is missing from the section the answer would quote "
+                    "and has no near synonym there (salience x (1 - best word cosine), knowledge/answerability.py): "
+                    "the near misses ('Does the R7 support IPv6?') that retrieval scores cannot tell from answerable "
+                    "questions. 1 turns it off")
 
 
 class DatabaseSettings(BaseModel):

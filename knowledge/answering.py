@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from haystack import Document
@@ -21,7 +21,7 @@ from core.settings import Settings
 from knowledge.citations.check import CitationCheck, check_citations
 from knowledge.citations.stream_gate import SentenceGate
 from knowledge.generation.base import ChatGenerator, GenerationError, GenerationRequest
-from knowledge.generation.extractive import ExtractiveGenerator, rank_sentences
+from knowledge.generation.extractive import ExtractiveGenerator, SourceContext, heading_path_of, rank_sentences
 from knowledge.generation.factory import extractive_generator
 from knowledge.prompting.answer_prompt import ABSTAIN_PHRASE, AnswerPrompt
 from knowledge.retrieval import KnowledgeSearch
@@ -31,6 +31,7 @@ ABSTAIN_TEXT = ("I don't know: the manuals I can search do not cover this questi
 LOW_SUPPORT = "low_retrieval_support"
 MODEL_ABSTAINED = "model_abstained"
 NO_SUPPORTED_ANSWER = "no_supported_answer"
+UNCOVERED_FOCUS = "question_not_covered"
 
 
 @dataclass
@@ -56,6 +57,12 @@ def question_coverage(question: str, chunks: list[Document]) -> float:
     """The largest share of the question's (idf-weighted) terms any single source sentence holds."""
     ranked = rank_sentences(question, [chunk.content or "" for chunk in chunks], rank_prior=0.0)
     return ranked[0].score if ranked else 0.0
+
+
+def source_context(chunks: list[Document]) -> SourceContext:
+    """The chunks' heading paths and retrieval cosines (0 where the retrieval gave none)."""
+    return SourceContext(headings=[heading_path_of(chunk.meta) for chunk in chunks],
+                         relevance=[float(chunk.meta.get("dense_score") or 0.0) for chunk in chunks])
 
 
 def _ms(since: float) -> float:
@@ -138,9 +145,11 @@ class AnswerPipeline:
         budget = self.generator.context_window - self.settings.generator.max_new_tokens
         built = self.prompt.build(query, chunks, count_tokens=self.generator.count_tokens, max_prompt_tokens=budget)
         timings.prompt_ms = _ms(stage)
+        context = source_context(built.documents)
         request = GenerationRequest(messages=built.messages, max_new_tokens=self.settings.generator.max_new_tokens,
                                     temperature=self.settings.generator.temperature, question=query,
-                                    sources=built.texts)
+                                    sources=built.texts, source_headings=[list(h) for h in context.headings],
+                                    source_relevance=list(context.relevance))
         stage = time.perf_counter()
         pieces: list[str] = []
         fallback_reason = None
@@ -179,6 +188,9 @@ class AnswerPipeline:
             yield AnswerEvent("token", text=text)
 
     def _insufficient_support(self, query: str, chunks: list[Document]) -> str | None:
+        """Why the sources cannot answer (a ``handoff_reason``), or ``None``: checked before any
+        generation, cheapest first. The last two read the sentence an extractive answer would quote
+        and its section, whatever the generator: thresholds in README, "Answers"."""
         settings = self.settings.answer
         if not chunks:
             return LOW_SUPPORT
@@ -187,9 +199,14 @@ class AnswerPipeline:
             return LOW_SUPPORT
         if settings.min_question_coverage and question_coverage(query, chunks) < settings.min_question_coverage:
             return LOW_SUPPORT
-        if settings.min_answer_confidence and self.extractive.confidence(
-                query, [chunk.content or "" for chunk in chunks]) < settings.min_answer_confidence:
+        if not settings.min_answer_confidence and settings.max_unmatched_focus >= 1:
+            return None
+        assessment = self.extractive.assess(query, [chunk.content or "" for chunk in chunks], source_context(chunks),
+                                            focus=settings.max_unmatched_focus < 1)
+        if assessment.confidence < settings.min_answer_confidence:
             return LOW_SUPPORT
+        if assessment.unmatched_focus > settings.max_unmatched_focus:
+            return UNCOVERED_FOCUS
         return None
 
     def _checked(self, text: str, documents: list[Document], request: GenerationRequest,
@@ -232,9 +249,7 @@ class AnswerPipeline:
 
     def _regenerate(self, request: GenerationRequest) -> str | None:
         """One more try with light sampling (greedy decoding would repeat itself)."""
-        retry = GenerationRequest(messages=request.messages, max_new_tokens=request.max_new_tokens,
-                                  temperature=max(request.temperature, 0.7), adapter=request.adapter,
-                                  stop=request.stop, question=request.question, sources=request.sources)
+        retry = replace(request, temperature=max(request.temperature, 0.7))
         try:
             text = "".join(self.generator.stream(retry)).strip()
         except GenerationError:
@@ -252,4 +267,4 @@ class AnswerPipeline:
         return AnswerEvent("answer", answer=answer)
 
 
-__all__ = ["ABSTAIN_PHRASE", "ABSTAIN_TEXT", "AnswerEvent", "AnswerPipeline"]
+__all__ = ["ABSTAIN_PHRASE", "ABSTAIN_TEXT", "UNCOVERED_FOCUS", "AnswerEvent", "AnswerPipeline"]

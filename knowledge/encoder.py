@@ -126,6 +126,12 @@ class SentenceEncoder:
             self._transformer = transformer
 
     @property
+    def identity(self) -> str:
+        """What determines the vectors: the model, the runtime and the sequence length (keys cached
+        vectors, :mod:`knowledge.text_vectors`)."""
+        return f"{resolve_model_path(self.model_path)}|{resolve_runtime(self.runtime)}|{self.max_seq_length}"
+
+    @property
     def dimension(self) -> int:
         self.warm_up()
         return self._dimension

@@ -22,10 +22,12 @@ from haystack.document_stores.types import DocumentStore, DuplicatePolicy
 from tqdm import tqdm
 
 from core.settings import Settings
+from knowledge.components.answer_vector_precomputer import AnswerVectorPrecomputer
 from knowledge.components.document_embedder import DocumentEmbedder
 from knowledge.components.section_converter import SectionConverter
 from knowledge.components.section_splitter import SectionSplitter
 from knowledge.encoder import encoder_options
+from knowledge.generation.factory import answer_vectors_path, extractive_uses_encoder
 from knowledge.persistent_store import PersistentDocumentStore
 from knowledge.retrieval import metadata_filters
 from knowledge.sources import LoadedSource, SourceError, SourceRef, discover, load
@@ -34,7 +36,8 @@ FILES_PER_BATCH = 16
 
 
 def build_indexing_pipeline(settings: Settings, store: DocumentStore, *, progress_bar: bool = False) -> Pipeline:
-    """``converter`` -> ``splitter`` -> ``embedder`` -> ``writer``."""
+    """``converter`` -> ``splitter`` -> ``embedder`` -> (``answer_vectors``, when answers compare texts by
+    meaning) -> ``writer``."""
     pipeline = Pipeline()
     pipeline.add_component("converter", SectionConverter(max_file_bytes=settings.chunking.max_file_bytes))
     pipeline.add_component("splitter", SectionSplitter(max_words=settings.chunking.max_words,
@@ -44,7 +47,13 @@ def build_indexing_pipeline(settings: Settings, store: DocumentStore, *, progres
     pipeline.add_component("writer", DocumentWriter(document_store=store, policy=DuplicatePolicy.OVERWRITE))
     pipeline.connect("converter.documents", "splitter.documents")
     pipeline.connect("splitter.documents", "embedder.documents")
-    pipeline.connect("embedder.documents", "writer.documents")
+    if extractive_uses_encoder(settings):
+        pipeline.add_component("answer_vectors", AnswerVectorPrecomputer(vectors_path=str(answer_vectors_path(settings)),
+                                                                         **encoder_options(settings)))
+        pipeline.connect("embedder.documents", "answer_vectors.documents")
+        pipeline.connect("answer_vectors.documents", "writer.documents")
+    else:
+        pipeline.connect("embedder.documents", "writer.documents")
     return pipeline
 
 

@@ -32,3 +32,14 @@ def analyse(text: str) -> list[str]:
             continue
         terms.append(_stem(word))
     return terms
+
+
+def word_forms(text: str) -> dict[str, str]:
+    """Each BM25 term of ``text`` mapped to the first word that produced it (lower-cased, unstemmed):
+    a word, unlike a stem, can be embedded to compare it with other words by meaning."""
+    forms: dict[str, str] = {}
+    for match in _TOKEN.finditer(text.lower()):
+        word = match.group().replace("’", "'").removesuffix("'s")
+        if word not in STOP_WORDS:
+            forms.setdefault(_stem(word), word)
+    return forms

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 . .venv/bin/activate
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false HAYSTACK_TELEMETRY_ENABLED=False
-supportbot ingest knowledge/samples --product demo --progress
+# the two product folders: knowledge/samples/README.md describes the samples and is not a manual
+supportbot ingest knowledge/samples/nimbus-r7 knowledge/samples/lumen-brew3 --product demo --progress
 supportbot search "How do I factory reset the router?" --top-k 3
 supportbot ask "How do I descale the coffee machine?" --generator extractive
 supportbot ask "How long do I hold the reset button to factory reset the router?" --stream

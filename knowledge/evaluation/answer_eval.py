@@ -143,7 +143,7 @@ def evaluate_answers(settings: Settings, dataset: EvalDataset, runs: dict[str, C
     """``runs`` maps a run name (see :data:`RUN_NAMES`) to a generator factory; a ``-prompt-only``
     run answers without retrieval."""
     questions = select_questions(dataset, limit=limit, holdout=holdout)
-    store = index_dataset(settings, questions.dataset, progress_bar=progress_bar)
+    store = index_dataset(settings, questions.dataset, progress_bar=progress_bar, answer_vectors=True)
     results = {name: run_generator(settings, store, factory(), questions, use_retrieval=not name.endswith("prompt-only"),
                                    name=name, progress_bar=progress_bar)
                for name, factory in runs.items()}

@@ -13,11 +13,13 @@ from haystack import Document
 from tqdm import tqdm
 
 from core.settings import Settings
+from knowledge.components.answer_vector_precomputer import AnswerVectorPrecomputer
 from knowledge.components.document_embedder import DocumentEmbedder
 from knowledge.components.section_splitter import SectionSplitter
 from knowledge.encoder import encoder_options
 from knowledge.evaluation.dataset import EvalDataset
 from knowledge.evaluation.retrieval_metrics import mrr_at, ndcg_at, percentile, recall_at
+from knowledge.generation.factory import answer_vectors_path, extractive_uses_encoder
 from knowledge.persistent_store import PersistentDocumentStore
 from knowledge.retrieval import KnowledgeSearch, RetrievalMode
 
@@ -40,14 +42,21 @@ def corpus_documents(dataset: EvalDataset) -> list[Document]:
     return documents
 
 
-def index_dataset(settings: Settings, dataset: EvalDataset, *, progress_bar: bool = True) -> PersistentDocumentStore:
+def index_dataset(settings: Settings, dataset: EvalDataset, *, progress_bar: bool = True,
+                  answer_vectors: bool = False) -> PersistentDocumentStore:
+    """The dataset's corpus chunked and embedded into an in-memory store; with ``answer_vectors``, the
+    answers' comparison vectors are precomputed too, as ingestion does (not part of answer latency)."""
     store = PersistentDocumentStore(path=None, bm25_k1=settings.retrieval.bm25_k1, bm25_b=settings.retrieval.bm25_b)
     chunks = SectionSplitter(max_words=settings.chunking.max_words,
                              overlap_sentences=settings.chunking.overlap_sentences).run(
         documents=corpus_documents(dataset))["documents"]
     embedder = DocumentEmbedder(batch_size=settings.embedding.batch_size, progress_bar=progress_bar,
                                 **encoder_options(settings))
-    store.write_documents(embedder.run(documents=chunks)["documents"])
+    embedded = embedder.run(documents=chunks)["documents"]
+    if answer_vectors and extractive_uses_encoder(settings):
+        AnswerVectorPrecomputer(vectors_path=str(answer_vectors_path(settings)), **encoder_options(settings)).run(
+            documents=embedded)
+    store.write_documents(embedded)
     return store
 
 

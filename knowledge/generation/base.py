@@ -57,6 +57,11 @@ class GenerationRequest:
     sources: list[str] = field(default_factory=list)
     """The question and the numbered sources' texts (source ``n`` is ``sources[n-1]``), for generators
     that work on them directly (extractive); model generators only read ``messages``."""
+    source_headings: list[list[str]] = field(default_factory=list)
+    """Each source's heading path (document title first), when known: which section a sentence
+    comes from is much of what it means."""
+    source_relevance: list[float] = field(default_factory=list)
+    """Each source's retrieval cosine to the question, when known."""
 
 
 @runtime_checkable

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from core.settings import Settings
@@ -34,6 +35,18 @@ def extractive_generator(settings: Settings) -> ExtractiveGenerator:
     from knowledge.generation.extractive import ExtractiveGenerator
 
     answer = settings.answer
-    encoder = shared_encoder(**encoder_options(settings)) if answer.extractive_semantic_weight else None
+    encoder = shared_encoder(**encoder_options(settings)) if extractive_uses_encoder(settings) else None
     return ExtractiveGenerator(max_sentences=answer.extractive_sentences, rank_prior=answer.extractive_rank_prior,
-                               semantic_weight=answer.extractive_semantic_weight, encoder=encoder)
+                               semantic_weight=answer.extractive_semantic_weight,
+                               section_weight=answer.extractive_section_weight, encoder=encoder,
+                               vectors_path=answer_vectors_path(settings))
+
+
+def extractive_uses_encoder(settings: Settings) -> bool:
+    """Whether extractive answers (and every answer's abstention checks) compare texts by meaning."""
+    return bool(settings.answer.extractive_semantic_weight) or settings.answer.max_unmatched_focus < 1
+
+
+def answer_vectors_path(settings: Settings) -> Path:
+    """The file of precomputed answer vectors (:mod:`knowledge.text_vectors`), filled at ingestion."""
+    return settings.data_dir / "answer_vectors.sqlite"

@@ -42,6 +42,8 @@ from knowledge.generation.smollm2 import LoadedModel, cache_dir_for, load_base_m
 
 logger = logging.getLogger(__name__)
 
+THREAD_JOIN_S = 10.0
+"""How long a finished or abandoned stream waits for its generation thread (one more token at most)."""
 THREAD_NAME = "supportbot-local-generation"
 
 
@@ -254,6 +256,9 @@ class LocalGenerator:
         finally:
             # Also reached when the caller stops reading early: the thread stops at the next token.
             run.cancel.set()
+            # and is waited for, so that no generation outlives its stream: a thread still freeing its
+            # tensors while the interpreter exits aborts the process (seen at the end of `eval strategies`)
+            thread.join(THREAD_JOIN_S)
 
     def _pieces(self, streamer: Any, run: _Run) -> Iterator[str]:
         """The streamer's pieces, each waited for no longer than the time left for the request."""

@@ -186,3 +186,63 @@ def test_meaning_breaks_a_tie_that_term_overlap_gets_wrong() -> None:
 def test_semantic_weight_without_an_encoder_is_refused() -> None:
     with pytest.raises(ValueError, match="encoder"):
         ExtractiveGenerator(semantic_weight=1.0)
+
+
+# --- sentences read in their section -------------------------------------------------------------------
+
+WARRANTY_DATA = ("Erase your settings with a factory reset and remove any USB drive before you send the router "
+                 "to Nimbus. Nimbus erases every returned unit, but is not responsible for data left on it.")
+RESET_STEPS = ("Keep the router powered on. Press and hold the recessed Reset button on the back for 10 seconds "
+               "with a paper clip. Release the button when the status light blinks amber.")
+HEADINGS = [["Nimbus R7 Limited Warranty", "Your data"], ["Nimbus R7 Mesh Router User Guide", "Factory reset"]]
+
+
+def test_heading_terms_count_for_every_sentence_of_the_section() -> None:
+    question = "How long do I hold the button for a factory reset?"
+    plain = {s.text: s.score for s in rank_sentences(question, [WARRANTY_DATA, RESET_STEPS], rank_prior=0.0)}
+    in_section = {s.text: s.score for s in rank_sentences(question, [WARRANTY_DATA, RESET_STEPS], rank_prior=0.0,
+                                                          headings=HEADINGS)}
+    step = "Press and hold the recessed Reset button on the back for 10 seconds with a paper clip."
+    assert in_section[step] > plain[step]  # "factory" comes from the heading "Factory reset"
+    assert max(in_section, key=lambda text: in_section[text]) == step
+    # a sentence that shares no term with the question is not quoted for its heading alone
+    assert "Keep the router powered on." not in in_section
+
+
+def test_short_headings_lists_leave_the_other_sources_without_context() -> None:
+    ranked = rank_sentences("factory reset", [WARRANTY_DATA, RESET_STEPS], headings=HEADINGS[:1])
+    assert {s.source for s in ranked} == {1, 2}
+
+
+@pytest.mark.slow
+def test_the_section_picks_the_steps_over_a_side_remark_elsewhere() -> None:
+    """The quick-start question: the warranty's side remark repeats "factory reset" and "router", the
+    steps do not; their section's heading and its retrieval cosine make the steps win."""
+    from knowledge.encoder import shared_encoder
+    from knowledge.generation.extractive import SourceContext
+
+    question = "How do I factory reset the router?"
+    generator = ExtractiveGenerator(max_sentences=1, semantic_weight=1.0, section_weight=2.0,
+                                    encoder=shared_encoder(runtime="onnx"))
+    sources = [WARRANTY_DATA, RESET_STEPS]
+    assert [s.source for s in generator.select(question, sources)] == [1]  # without context: the remark
+    context = SourceContext(headings=HEADINGS, relevance=[0.45, 0.62])
+    [chosen] = generator.select(question, sources, context)
+    assert chosen.source == 2 and chosen.text in RESET_STEPS
+    text = answer(question, sources, generator)
+    assert marker_numbers(text) == [1]  # a request without headings behaves as before
+    request = GenerationRequest(messages=[], question=question, sources=sources,
+                                source_headings=HEADINGS, source_relevance=[0.45, 0.62])
+    assert marker_numbers(generate_text(generator, request)) == [2]
+
+
+@pytest.mark.slow
+def test_assessment_reports_a_central_word_the_section_lacks() -> None:
+    from knowledge.encoder import shared_encoder
+
+    generator = ExtractiveGenerator(semantic_weight=1.0, encoder=shared_encoder(runtime="onnx"))
+    sources = [RESET_STEPS]
+    covered = generator.assess("How do I factory reset the router?", sources)
+    near_miss = generator.assess("Does the router support IPv6?", sources)
+    assert covered.confidence > 0 and covered.unmatched_focus < 0.22 < near_miss.unmatched_focus
+    assert generator.assess("How do I reset the router?", sources, focus=False).unmatched_focus == 0.0

@@ -1,0 +1,41 @@
+"""The calibration/test split of the answer evaluation."""
+
+from __future__ import annotations
+
+from knowledge.evaluation.answer_eval import EvalQuestions
+from knowledge.evaluation.calibration import halves, is_calibration
+from knowledge.evaluation.dataset import EvalDataset, Question
+
+
+def _questions() -> EvalQuestions:
+    answerable = [
+        Question(id=f"q{n:03}", question=f"question {n}", answers=["x"], gold_ids=["d"], group=f"g{n // 3}")
+        for n in range(60)
+    ]
+    unanswerable = [Question(id=f"u{n:03}", question=f"other {n}") for n in range(20)]
+    return EvalQuestions(answerable, unanswerable, EvalDataset(name="t", corpus=[], questions=[]))
+
+
+def test_halves_partition_both_kinds_of_question() -> None:
+    questions = _questions()
+    calibration, test = halves(questions)
+    assert sorted(q.id for q in calibration.answerable + test.answerable) == sorted(q.id for q in questions.answerable)
+    assert not {q.id for q in calibration.unanswerable} & {q.id for q in test.unanswerable}
+    assert len(calibration.unanswerable) + len(test.unanswerable) == 20
+    for part in (calibration, test):  # neither half is empty or nearly so
+        assert 10 <= len(part.answerable) <= 50 and 3 <= len(part.unanswerable) <= 17
+        assert part.dataset is questions.dataset
+
+
+def test_paraphrases_stay_on_one_side() -> None:
+    calibration, test = halves(_questions())
+    assert not {q.group for q in calibration.answerable} & {q.group for q in test.answerable}
+
+
+def test_the_split_does_not_depend_on_the_order() -> None:
+    questions = _questions()
+    reversed_questions = EvalQuestions(questions.answerable[::-1], questions.unanswerable[::-1], questions.dataset)
+    assert {q.id for q in halves(questions)[0].answerable} == {q.id for q in halves(reversed_questions)[0].answerable}
+    assert is_calibration(Question(id="x", question="?", group="g1")) == is_calibration(
+        Question(id="y", question="?", group="g1")
+    )
