@@ -66,16 +66,18 @@ def link_sources(sources: list[Document]) -> list[str]:
     return [*(doc.content or "" for doc in sources), *(str(doc.meta["url"]) for doc in sources if doc.meta.get("url"))]
 
 
-def reveals_prompt(sentence: str, sources: list[str], threshold: float, *, withheld: str = "",
-                   canary: str = "") -> bool:
-    """Whether ``sentence`` must never be shown, whatever its support: it holds ``canary``, or it is a
-    claim that ``withheld`` (the system prompt) supports better than every one of ``sources``. The
-    checks of :func:`check_citations` that need no other sentence (used on streamed sentences)."""
+def may_stream(sentence: str, sources: list[str], threshold: float, *, withheld: str = "", canary: str = "") -> bool:
+    """Whether a finished ``sentence`` may be streamed before the whole answer is checked: the
+    per-sentence decisions of :func:`check_citations`. It must not hold ``canary``; a claim must be
+    supported by one of ``sources`` at ``threshold`` and better than by ``withheld`` (the system
+    prompt). A sentence the final check would drop is thus never shown and then taken back."""
     if canary and _holds(sentence, canary):
-        return True
+        return False
     terms = content_terms(strip_markers(sentence))
-    return len(terms) >= MIN_CLAIM_TERMS and _echoes(terms, withheld, threshold,
-                                                     [support(terms, text) for text in sources])
+    if len(terms) < MIN_CLAIM_TERMS:
+        return True
+    scores = [support(terms, text) for text in sources]
+    return max(scores, default=0.0) >= threshold and not _echoes(terms, withheld, threshold, scores)
 
 
 def check_citations(answer: str, sources: list[Document], threshold: float, *, withheld: str = "",

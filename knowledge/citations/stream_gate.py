@@ -5,8 +5,10 @@ check can only run once generation has ended. So streamed text is held until a s
 (the sentence rules of :func:`knowledge.sentences.split_sentences`: a sentence is finished once the
 next one starts), then it goes through the checks of :mod:`knowledge.citations.check` that need no
 other sentence: links, images and HTML sanitised exactly as in the final check, and a sentence that
-holds the canary or repeats the system prompt dropped. The support check still needs the whole
-answer: the final ``answer`` event stays the authority and replaces the streamed text.
+holds the canary, repeats the system prompt or is a claim no source supports held back (the final
+check would drop it: a customer never sees a sentence appear and then vanish). The final ``answer``
+event stays the authority and replaces the streamed text: re-attributed markers, or the extractive
+answer when no sentence was supported.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import re
 
 from haystack import Document
 
-from knowledge.citations.check import link_sources, reveals_prompt
+from knowledge.citations.check import link_sources, may_stream
 from knowledge.citations.links import remove_foreign_links
 from knowledge.sentences import split_sentences
 
@@ -79,8 +81,8 @@ class SentenceGate:
         sentences = split_sentences(clean)
         finished = sentences if final else sentences[:-1]
         passed = [sentence for sentence in finished[self._released:]
-                  if not reveals_prompt(sentence, self._texts, self._threshold, withheld=self._withheld,
-                                        canary=self._canary)]
+                  if may_stream(sentence, self._texts, self._threshold, withheld=self._withheld,
+                                canary=self._canary)]
         self._released = max(self._released, len(finished))
         if not passed:
             return ""

@@ -91,10 +91,11 @@ def test_event_stream_never_sends_what_the_checks_remove(make_api: MakeApi) -> N
     assert not any(CANARY in piece for piece in generator.pieces)
     tokens = [data["text"] for kind, data in events if kind == "token"]
     streamed = "".join(tokens)
-    assert len(tokens) >= 2 and [kind for kind, _ in events][-1] == "answer"
+    assert tokens and [kind for kind, _ in events][-1] == "answer"
     squeezed = "".join(ch for ch in streamed.lower() if ch.isalnum())
     assert "sbxcanary5e0a71" not in squeezed
-    for leak in ("evil.example", "javascript:", "<script", "![", "customer support assistant", "never reveal"):
+    for leak in ("evil.example", "javascript:", "<script", "![", "customer support assistant", "never reveal",
+                 "status picture", "scripts run here"):  # the last two: claims no source supports, held back
         assert leak not in streamed.lower(), leak
     final = events[-1][1]
     assert final["answer"].split(" [")[0] in streamed  # the supported sentence did stream

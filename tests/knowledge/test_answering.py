@@ -26,6 +26,7 @@ from knowledge.answering import (
     AnswerPipeline,
     source_context,
 )
+from knowledge.citations.check import check_citations
 from knowledge.citations.markers import marker_numbers, strip_markers, with_markers
 from knowledge.citations.stream_gate import SentenceGate
 from knowledge.document_store import build_document_store
@@ -561,12 +562,28 @@ def test_sentence_gate_gives_the_same_text_however_the_reply_is_cut() -> None:
              f"The code is {CANARY}. Done.")
     whole = SentenceGate(sources, 0.6, canary=CANARY)
     expected = whole.feed(reply) + whole.flush()
+    # the sanitised link labels "Log in now." and "Here please." are claims no source supports: held back
     assert expected == ("Hold the Reset button for 10 seconds [1]. Open http://192.168.50.1 to log in [1]. "
-                        "Log in now. Click. Here please. Done.")
+                        "Click. Done.")
+    assert expected == check_citations(reply, sources, 0.6, canary=CANARY).text
     for size in range(1, 12):
         gate = SentenceGate(sources, 0.6, canary=CANARY)
         released = [gate.feed(reply[start:start + size]) for start in range(0, len(reply), size)]
         assert "".join(released) + gate.flush() == expected, size
+
+
+def test_sentence_gate_holds_back_a_claim_no_source_supports() -> None:
+    """The final check drops an unsupported claim; the stream must not show it first."""
+    sources = [Document(content="Hold the Reset button for 10 seconds. The status light then blinks amber.")]
+    reply = ("Hold the Reset button for 10 seconds [1]. The router ships with a free satellite dish [1]. "
+             "The status light then blinks amber [1].")
+    final = check_citations(reply, sources, 0.6)
+    assert final.dropped == ["The router ships with a free satellite dish."]
+    for size in (1, 4, 9, len(reply)):
+        gate = SentenceGate(sources, 0.6)
+        released = "".join(gate.feed(reply[start:start + size]) for start in range(0, len(reply), size)) + gate.flush()
+        assert released == final.text == ("Hold the Reset button for 10 seconds [1]. "
+                                          "The status light then blinks amber [1]."), size
 
 
 @pytest.mark.slow
