@@ -55,12 +55,9 @@ def _run(pipeline: AnswerPipeline, questions: list[str]) -> dict[str, Any]:
     generation_s = 0.0
     abstained = 0
     for question in questions:
-        raw: list[str] = []
         answer = None
         for event in pipeline.stream(question):
-            if event.kind == "token":
-                raw.append(event.text)
-            else:
+            if event.kind == "answer":
                 answer = event.answer
         assert answer is not None
         abstained += answer.abstained
@@ -71,9 +68,9 @@ def _run(pipeline: AnswerPipeline, questions: list[str]) -> dict[str, Any]:
             first_token.append(answer.timings.first_token_ms)
         if answer.timings.generator_first_token_ms is not None:
             generator_first_token.append(answer.timings.generator_first_token_ms)
-        if raw:
-            tokens += pipeline.generator.count_tokens("".join(raw))
-            generation_s += answer.timings.generation_ms / 1000
+        if answer.generated_tokens:  # what the model generated, shown or not (the gate holds text back)
+            tokens += answer.generated_tokens
+            generation_s += (answer.timings.generation_ms + answer.timings.regeneration_ms) / 1000
     report: dict[str, Any] = {name: _summary(values) for name, values in stages.items()}
     report["first_token_ms"] = _summary(first_token) if first_token else None
     report["generator_first_token_ms"] = _summary(generator_first_token) if generator_first_token else None

@@ -144,6 +144,10 @@ class AnswerSettings(BaseModel):
     sentence_support: float = Field(
         default=0.7, ge=0, le=1, description="share of a sentence's content terms its source must contain")
     regenerate_once: bool = True
+    stop_astray: bool = Field(
+        default=True,
+        description="stop generating as soon as the reply's first claim is one no source supports, and go on to the "
+                    "regeneration or the fallback at once: nothing of such a reply would be shown (README, 'Answers')")
     fallback: Literal["extractive", "abstain"] = "extractive"
     extractive_sentences: int = Field(default=2, ge=1, le=10)
     extractive_rank_prior: float = Field(default=0.3, ge=0, description="bonus 1/rank for sentences of better-ranked sources")

@@ -8,7 +8,7 @@ only turns one standalone question into one checked answer.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -63,6 +63,13 @@ def source_context(chunks: list[Document]) -> SourceContext:
     """The chunks' heading paths and retrieval cosines (0 where the retrieval gave none)."""
     return SourceContext(headings=[heading_path_of(chunk.meta) for chunk in chunks],
                          relevance=[float(chunk.meta.get("dense_score") or 0.0) for chunk in chunks])
+
+
+def _close(stream: Iterator[str]) -> None:
+    """Ends a generator's stream now rather than when it is collected: a local model's generation
+    thread stops at its next token."""
+    if isinstance(stream, Generator):
+        stream.close()
 
 
 def _ms(since: float) -> float:
@@ -153,22 +160,28 @@ class AnswerPipeline:
         stage = time.perf_counter()
         pieces: list[str] = []
         fallback_reason = None
-        gate = SentenceGate(built.documents, self.settings.answer.sentence_support,
-                            withheld=self._system_prompt(request), canary=self.settings.answer.canary)
+        gate = self._gate(built.documents, request)
+        stream = self.generator.stream(request)
         try:
-            for piece in self.generator.stream(request):
+            for piece in stream:
                 if timings.generator_first_token_ms is None:
                     timings.generator_first_token_ms = _ms(started)
                 pieces.append(piece)
                 yield from self._streamed(gate.feed(piece), timings, started)
+                if self._astray(gate):
+                    break
         except GenerationError as error:
             fallback_reason = f"{self.generator.name} failed: {error.message}"
         else:  # an unfinished sentence of a failed reply is never shown: the reply is discarded
-            yield from self._streamed(gate.flush(), timings, started)
+            if not self._astray(gate):
+                yield from self._streamed(gate.flush(), timings, started)
+        finally:
+            _close(stream)
         timings.generation_ms = _ms(stage)
-        text = "".join(pieces).strip()
+        # a reply stopped astray is judged on its finished sentences (its unfinished one is cut off)
+        text = gate.finished_text if self._astray(gate) else "".join(pieces).strip()
         # counted on the whole reply, not per streamed sentence: the gate may hold back or drop text
-        base["generated_tokens"] = self.generator.count_tokens(text) if text else 0
+        base["generated_tokens"] = self._tokens(pieces)
         if not use_retrieval:
             yield self._final(Answer(text=text, grounded=False, generator=self.generator.name,
                                      adapter_version=self.generator.adapter_version, **base), started)
@@ -222,10 +235,9 @@ class AnswerPipeline:
             timings.check_ms = _ms(stage)
             if not check.supported and self.settings.answer.regenerate_once and self.generator.name != "extractive":
                 stage = time.perf_counter()
-                retry = self._regenerate(request)
+                retry, retry_tokens = self._regenerate(request, documents)
                 timings.regeneration_ms = _ms(stage)
-                if retry:
-                    base["generated_tokens"] = base.get("generated_tokens", 0) + self.generator.count_tokens(retry)
+                base["generated_tokens"] = base.get("generated_tokens", 0) + retry_tokens
                 if retry is not None:
                     stage = time.perf_counter()
                     check = check_citations(retry, documents, threshold, withheld=self._system_prompt(request),
@@ -247,14 +259,39 @@ class AnswerPipeline:
     def _system_prompt(request: GenerationRequest) -> str:
         return "\n".join(message.content for message in request.messages if message.role == "system")
 
-    def _regenerate(self, request: GenerationRequest) -> str | None:
-        """One more try with light sampling (greedy decoding would repeat itself)."""
+    def _regenerate(self, request: GenerationRequest, documents: list[Document]) -> tuple[str | None, int]:
+        """One more try with light sampling (greedy decoding would repeat itself), stopped as the
+        first one is when it goes astray: the reply to check (``None`` for none) and the tokens
+        generated."""
         retry = replace(request, temperature=max(request.temperature, 0.7))
+        gate = self._gate(documents, retry)
+        pieces: list[str] = []
+        stream = self.generator.stream(retry)
         try:
-            text = "".join(self.generator.stream(retry)).strip()
+            for piece in stream:
+                pieces.append(piece)
+                gate.feed(piece)
+                if self._astray(gate):
+                    break
         except GenerationError:
-            return None
-        return None if is_abstention(text) else text
+            return None, self._tokens(pieces)
+        finally:
+            _close(stream)
+        if self._astray(gate):
+            return gate.finished_text, self._tokens(pieces)
+        text = "".join(pieces).strip()
+        return (None if is_abstention(text) else text), self._tokens(pieces)
+
+    def _tokens(self, pieces: list[str]) -> int:
+        raw = "".join(pieces).strip()
+        return self.generator.count_tokens(raw) if raw else 0
+
+    def _gate(self, documents: list[Document], request: GenerationRequest) -> SentenceGate:
+        return SentenceGate(documents, self.settings.answer.sentence_support,
+                            withheld=self._system_prompt(request), canary=self.settings.answer.canary)
+
+    def _astray(self, gate: SentenceGate) -> bool:
+        return self.settings.answer.stop_astray and gate.strayed
 
     def _abstain(self, reason: str, base: dict[str, Any], fallback_reason: str | None = None) -> Answer:
         return Answer(text=ABSTAIN_TEXT, grounded=False, abstained=True, handoff_reason=reason,

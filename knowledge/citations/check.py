@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Literal
 
 from haystack import Document
 
@@ -66,18 +67,26 @@ def link_sources(sources: list[Document]) -> list[str]:
     return [*(doc.content or "" for doc in sources), *(str(doc.meta["url"]) for doc in sources if doc.meta.get("url"))]
 
 
-def may_stream(sentence: str, sources: list[str], threshold: float, *, withheld: str = "", canary: str = "") -> bool:
+StreamVerdict = Literal["supported", "aside", "withhold", "unsupported"]
+
+
+def stream_verdict(sentence: str, sources: list[str], threshold: float, *, withheld: str = "",
+                   canary: str = "") -> StreamVerdict:
     """Whether a finished ``sentence`` may be streamed before the whole answer is checked: the
-    per-sentence decisions of :func:`check_citations`. It must not hold ``canary``; a claim must be
-    supported by one of ``sources`` at ``threshold`` and better than by ``withheld`` (the system
-    prompt). A sentence the final check would drop is thus never shown and then taken back."""
+    per-sentence decisions of :func:`check_citations`, so that a sentence the final check would drop
+    is never shown and then taken back. ``withhold``: it holds ``canary`` or is a claim ``withheld``
+    (the system prompt) supports better than the sources; ``unsupported``: a claim no source supports
+    at ``threshold``; ``supported``: a claim a source supports; ``aside``: too short to be a claim.
+    Only ``supported`` and ``aside`` sentences are shown."""
     if canary and _holds(sentence, canary):
-        return False
+        return "withhold"
     terms = content_terms(strip_markers(sentence))
     if len(terms) < MIN_CLAIM_TERMS:
-        return True
+        return "aside"
     scores = [support(terms, text) for text in sources]
-    return max(scores, default=0.0) >= threshold and not _echoes(terms, withheld, threshold, scores)
+    if _echoes(terms, withheld, threshold, scores):
+        return "withhold"
+    return "supported" if max(scores, default=0.0) >= threshold else "unsupported"
 
 
 def check_citations(answer: str, sources: list[Document], threshold: float, *, withheld: str = "",

@@ -17,7 +17,7 @@ import re
 
 from haystack import Document
 
-from knowledge.citations.check import link_sources, may_stream
+from knowledge.citations.check import link_sources, stream_verdict
 from knowledge.citations.links import remove_foreign_links
 from knowledge.sentences import split_sentences
 
@@ -53,6 +53,17 @@ class SentenceGate:
         self._closed = 0  # the text before this offset holds no open markup (once closed, it stays closed)
         self._released = 0
         self._shown = False
+        self._finished: list[str] = []
+        self._claimed = False  # a claim has been judged
+        self.strayed = False
+        """Whether the reply's first claim is one no source supports: a small model that starts off its
+        sources rarely comes back to them, so the caller may stop generating (``answer.stop_astray``)."""
+
+    @property
+    def finished_text(self) -> str:
+        """The finished sentences so far, sanitised, shown or not (what the final check would read of
+        a reply stopped here)."""
+        return " ".join(self._finished)
 
     def feed(self, piece: str) -> str:
         """Add ``piece``; returns the text that may be streamed now ("" while a sentence is unfinished).
@@ -80,9 +91,16 @@ class SentenceGate:
         clean, _ = remove_foreign_links(stable, self._allowed)
         sentences = split_sentences(clean)
         finished = sentences if final else sentences[:-1]
-        passed = [sentence for sentence in finished[self._released:]
-                  if may_stream(sentence, self._texts, self._threshold, withheld=self._withheld,
-                                canary=self._canary)]
+        passed = []
+        for sentence in finished[self._released:]:
+            verdict = stream_verdict(sentence, self._texts, self._threshold, withheld=self._withheld,
+                                     canary=self._canary)
+            self._finished.append(sentence)
+            if verdict in ("supported", "aside"):
+                passed.append(sentence)
+            if verdict in ("supported", "unsupported") and not self._claimed:
+                self._claimed = True
+                self.strayed = verdict == "unsupported"
         self._released = max(self._released, len(finished))
         if not passed:
             return ""

@@ -288,6 +288,51 @@ def test_unsupported_reply_is_regenerated_once_then_replaced_by_extraction(index
     assert answer.generated_tokens == 2 * len(UNSUPPORTED.split()) > 0
 
 
+def astray_then(*needles: str) -> Callable[[GenerationRequest], str]:
+    """A reply whose first claim no source supports, followed by supported quotes."""
+    return lambda request: f"{UNSUPPORTED} {quote(*needles)(request)}"
+
+
+@pytest.mark.slow
+def test_a_reply_whose_first_claim_is_unsupported_is_stopped_there(indexed: Indexed) -> None:
+    generator = Scripted(astray_then("for 10 seconds", "blinks amber"))
+    events = list(pipeline_for(indexed, generator).stream(RESET_QUESTION, filters=ACME))
+    assert streamed_text(events) == ""  # nothing of either reply was shown
+    answer = events[-1].answer
+    assert answer is not None and generator.calls == 2
+    replies = [astray_then("for 10 seconds", "blinks amber")(request) for request in generator.requests]
+    read = len(generator.pieces)
+    # each reply was read until its second sentence began (that is when the first is finished)
+    assert read == 2 * (len(UNSUPPORTED.split()) + 1) < sum(len(reply.split()) for reply in replies)
+    assert answer.generator == "extractive" and answer.grounded
+    assert answer.fallback_reason == "no sentence of the generated answer is supported by the sources"
+    assert answer.generated_tokens == read
+
+
+@pytest.mark.slow
+def test_without_stop_astray_the_whole_reply_is_read_and_its_supported_sentences_kept(indexed: Indexed) -> None:
+    generator = Scripted(astray_then("for 10 seconds"))
+    answer = pipeline_for(indexed, generator, stop_astray=False).answer(RESET_QUESTION, filters=ACME)
+    assert generator.calls == 1 and answer.generator == "scripted" and answer.fallback_reason is None
+    assert "10 seconds" in answer.text and "espresso" not in answer.text
+
+
+def test_gate_strays_only_when_the_first_claim_is_unsupported() -> None:
+    sources = [Document(content="Hold the Reset button for 10 seconds. The status light then blinks amber.")]
+    supported, unsupported = "Hold the Reset button for 10 seconds [1]. ", "The router brews fresh espresso daily. "
+
+    def gate_after(reply: str) -> SentenceGate:
+        gate = SentenceGate(sources, 0.6)
+        gate.feed(reply + "Next")
+        return gate
+
+    assert gate_after("Sure. " + unsupported).strayed  # an aside is not a claim
+    assert not gate_after(supported + unsupported).strayed
+    assert not gate_after("Sure. ").strayed
+    stopped = gate_after("Sure. " + unsupported)
+    assert stopped.finished_text == "Sure. The router brews fresh espresso daily."
+
+
 @pytest.mark.slow
 def test_supported_retry_is_kept(indexed: Indexed) -> None:
     generator = Scripted(UNSUPPORTED, quote("for 10 seconds"))

@@ -93,7 +93,14 @@ def run(world: World, step: Step) -> None:
         response = api.client.post("/v1/chat", json={"message": question(topic), "channel": "web"}, headers=headers)
         assert response.status_code == 200, response.text
         body = response.json()
-        world.check_hits(tenant, body["citations"])
+        # a snippet quotes part of a chunk, perhaps not the part with the owner token: each citation must
+        # be one of the chunks this tenant's own search returns, whose whole content is checked
+        own = {hit["chunk_id"]: hit for hit in api.client.post(
+            "/v1/search", json={"query": question(topic), "top_k": 20}, headers=headers).json()["results"]}
+        world.check_hits(tenant, list(own.values()))
+        for citation in body["citations"]:
+            assert citation["chunk_id"] in own, (tenant, citation, list(own))
+            world.check_hits(tenant, [{**citation, "content": own[citation["chunk_id"]]["content"]}])
         assert not any(token in body["answer"] for token in world.others_tokens(tenant)), body["answer"]
         world.turns[tenant].add(body["turn_id"])
         world.conversations[tenant].add(body["conversation_id"])
