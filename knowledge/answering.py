@@ -160,7 +160,7 @@ class AnswerPipeline:
         stage = time.perf_counter()
         pieces: list[str] = []
         fallback_reason = None
-        gate = self._gate(built.documents, request)
+        gate = self._gate(built.documents, request, check_support=use_retrieval)
         stream = self.generator.stream(request)
         try:
             for piece in stream:
@@ -286,9 +286,10 @@ class AnswerPipeline:
         raw = "".join(pieces).strip()
         return self.generator.count_tokens(raw) if raw else 0
 
-    def _gate(self, documents: list[Document], request: GenerationRequest) -> SentenceGate:
-        return SentenceGate(documents, self.settings.answer.sentence_support,
-                            withheld=self._system_prompt(request), canary=self.settings.answer.canary)
+    def _gate(self, documents: list[Document], request: GenerationRequest, *, check_support: bool = True
+              ) -> SentenceGate:
+        return SentenceGate(documents, self.settings.answer.sentence_support, withheld=self._system_prompt(request),
+                            canary=self.settings.answer.canary, check_support=check_support)
 
     def _astray(self, gate: SentenceGate) -> bool:
         return self.settings.answer.stop_astray and gate.strayed

@@ -41,14 +41,18 @@ class SentenceGate:
     :param threshold: the sentence support threshold of the citation check.
     :param withheld: text that must never be repeated (the system prompt).
     :param canary: the system prompt's secret marker; a sentence holding it is never released.
+    :param check_support: ``False`` for an answer that is not checked against sources (the prompt-only
+        baseline): claims are released without support, and the reply never strays.
     """
 
-    def __init__(self, sources: list[Document], threshold: float, *, withheld: str = "", canary: str = "") -> None:
+    def __init__(self, sources: list[Document], threshold: float, *, withheld: str = "", canary: str = "",
+                 check_support: bool = True) -> None:
         self._texts = [doc.content or "" for doc in sources]
         self._allowed = link_sources(sources)
         self._threshold = threshold
         self._withheld = withheld
         self._canary = canary
+        self._check_support = check_support
         self._raw = ""
         self._closed = 0  # the text before this offset holds no open markup (once closed, it stays closed)
         self._released = 0
@@ -96,6 +100,8 @@ class SentenceGate:
             verdict = stream_verdict(sentence, self._texts, self._threshold, withheld=self._withheld,
                                      canary=self._canary)
             self._finished.append(sentence)
+            if verdict == "unsupported" and not self._check_support:
+                verdict = "supported"
             if verdict in ("supported", "aside"):
                 passed.append(sentence)
             if verdict in ("supported", "unsupported") and not self._claimed:

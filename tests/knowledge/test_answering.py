@@ -640,10 +640,13 @@ def test_abstention_streams_only_the_answer(indexed: Indexed) -> None:
 
 @pytest.mark.slow
 def test_without_retrieval_the_answer_is_unchecked(indexed: Indexed) -> None:
-    generator = Scripted("Hold the reset button for 30 seconds.")
-    answer = pipeline_for(indexed, generator).answer(RESET_QUESTION, filters=ACME, use_retrieval=False)
-    assert prompt_sources(generator.requests[0]) == {} and generator.requests[0].sources == []
-    assert answer.text == "Hold the reset button for 30 seconds." and not answer.grounded
+    reply = "Hold the reset button for 30 seconds. The light then turns a bright purple."
+    generator = Scripted(reply)
+    events = list(pipeline_for(indexed, generator).stream(RESET_QUESTION, filters=ACME, use_retrieval=False))
+    answer = events[-1].answer
+    assert answer is not None and prompt_sources(generator.requests[0]) == {} and generator.requests[0].sources == []
+    # no sources to support it: streamed and answered whole, never stopped astray
+    assert streamed_text(events) == answer.text == reply and not answer.grounded and generator.calls == 1
     assert answer.retrieved == [] and answer.citations == [] and not answer.abstained
 
 
