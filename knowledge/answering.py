@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator, Iterator
+from contextlib import closing
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -63,13 +64,6 @@ def source_context(chunks: list[Document]) -> SourceContext:
     """The chunks' heading paths and retrieval cosines (0 where the retrieval gave none)."""
     return SourceContext(headings=[heading_path_of(chunk.meta) for chunk in chunks],
                          relevance=[float(chunk.meta.get("dense_score") or 0.0) for chunk in chunks])
-
-
-def _close(stream: Iterator[str]) -> None:
-    """Ends a generator's stream now rather than when it is collected: a local model's generation
-    thread stops at its next token."""
-    if isinstance(stream, Generator):
-        stream.close()
 
 
 def _ms(since: float) -> float:
@@ -161,25 +155,19 @@ class AnswerPipeline:
         pieces: list[str] = []
         fallback_reason = None
         gate = self._gate(built.documents, request, check_support=use_retrieval)
-        stream = self.generator.stream(request)
         try:
-            for piece in stream:
-                if timings.generator_first_token_ms is None:
-                    timings.generator_first_token_ms = _ms(started)
-                pieces.append(piece)
-                yield from self._streamed(gate.feed(piece), timings, started)
-                if self._astray(gate):
-                    break
+            with closing(self._reply(request, gate, pieces)) as released:
+                for text in released:
+                    if timings.generator_first_token_ms is None:
+                        timings.generator_first_token_ms = _ms(started)
+                    yield from self._streamed(text, timings, started)
         except GenerationError as error:
             fallback_reason = f"{self.generator.name} failed: {error.message}"
         else:  # an unfinished sentence of a failed reply is never shown: the reply is discarded
             if not self._astray(gate):
                 yield from self._streamed(gate.flush(), timings, started)
-        finally:
-            _close(stream)
         timings.generation_ms = _ms(stage)
-        # a reply stopped astray is judged on its finished sentences (its unfinished one is cut off)
-        text = gate.finished_text if self._astray(gate) else "".join(pieces).strip()
+        text = self._reply_text(gate, pieces)
         # counted on the whole reply, not per streamed sentence: the gate may hold back or drop text
         base["generated_tokens"] = self._tokens(pieces)
         if not use_retrieval:
@@ -266,21 +254,35 @@ class AnswerPipeline:
         retry = replace(request, temperature=max(request.temperature, 0.7))
         gate = self._gate(documents, retry)
         pieces: list[str] = []
-        stream = self.generator.stream(retry)
+        try:
+            with closing(self._reply(retry, gate, pieces)) as released:
+                for _ in released:
+                    pass
+        except GenerationError:
+            return None, self._tokens(pieces)
+        text = self._reply_text(gate, pieces)
+        return (None if is_abstention(text) else text), self._tokens(pieces)
+
+    def _reply(self, request: GenerationRequest, gate: SentenceGate, pieces: list[str]
+               ) -> Generator[str, None, None]:
+        """Reads the generator's reply into ``pieces`` and through ``gate``, yielding what the gate
+        releases after each piece; stops when the reply goes astray. Closing it ends the generator's
+        stream at once (a local model's generation thread stops at its next token)."""
+        stream = self.generator.stream(request)
         try:
             for piece in stream:
                 pieces.append(piece)
-                gate.feed(piece)
+                yield gate.feed(piece)
                 if self._astray(gate):
-                    break
-        except GenerationError:
-            return None, self._tokens(pieces)
+                    return
         finally:
-            _close(stream)
-        if self._astray(gate):
-            return gate.finished_text, self._tokens(pieces)
-        text = "".join(pieces).strip()
-        return (None if is_abstention(text) else text), self._tokens(pieces)
+            if isinstance(stream, Generator):
+                stream.close()
+
+    def _reply_text(self, gate: SentenceGate, pieces: list[str]) -> str:
+        """The reply to check: a reply stopped astray is judged on its finished sentences (its
+        unfinished one is cut off)."""
+        return gate.finished_text if self._astray(gate) else "".join(pieces).strip()
 
     def _tokens(self, pieces: list[str]) -> int:
         raw = "".join(pieces).strip()

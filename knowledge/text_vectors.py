@@ -20,6 +20,7 @@ import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -184,3 +185,10 @@ class TextVectors:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+@lru_cache(maxsize=8)
+def shared_text_vectors(encoder: SentenceEncoder, path: Path | None) -> TextVectors:
+    """One :class:`TextVectors` per encoder and file in a process: the answers' extractive generator,
+    the pipeline's fallback and the ingestion share one memory cache and one connection."""
+    return TextVectors(encoder, path)

@@ -8,7 +8,7 @@ from haystack import Document, component, default_from_dict, default_to_dict
 from knowledge.encoder import shared_encoder
 from knowledge.generation.extractive import comparison_texts, heading_path_of
 from knowledge.prompting.answer_prompt import neutralise
-from knowledge.text_vectors import TextVectors
+from knowledge.text_vectors import TextVectors, shared_text_vectors
 
 
 @component
@@ -46,7 +46,7 @@ class AnswerVectorPrecomputer:
             encoder = shared_encoder(self.model_path, max_seq_length=self.max_seq_length, threads=self.threads,
                                      runtime=self.runtime, cache_dir=self.cache_dir)
             encoder.warm_up()
-            self._vectors = TextVectors(encoder, Path(self.vectors_path))
+            self._vectors = shared_text_vectors(encoder, Path(self.vectors_path))
         return self._vectors
 
     @component.output_types(documents=list[Document], precomputed=int)

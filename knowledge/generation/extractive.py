@@ -17,7 +17,7 @@ from knowledge.generation.base import GenerationRequest
 from knowledge.prompting.answer_prompt import ABSTAIN_PHRASE
 from knowledge.sentences import split_sentences
 from knowledge.text_analysis import analyse
-from knowledge.text_vectors import TextVectors
+from knowledge.text_vectors import shared_text_vectors
 
 if TYPE_CHECKING:
     from knowledge.encoder import SentenceEncoder
@@ -137,7 +137,7 @@ class ExtractiveGenerator:
         self.semantic_weight = semantic_weight
         self.section_weight = section_weight
         self.encoder = encoder
-        self.vectors = TextVectors(encoder, vectors_path) if encoder is not None else None
+        self.vectors = shared_text_vectors(encoder, vectors_path) if encoder is not None else None
 
     def warm_up(self) -> None:
         if self.encoder is not None:
