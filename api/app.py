@@ -23,6 +23,7 @@ from api.channel_mounts import mount_channels
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit, RateLimiter
 from api.metrics import Metrics, MetricsMiddleware
+from api.recent_keys import RecentKeys
 from api.routes import admin, assist, chat, conversations, feedback, health, knowledge, widget
 from api.state import AppState
 from bot.answer_service import AnswerService
@@ -55,7 +56,7 @@ def build_state(settings: Settings, metrics: Metrics, *, answer_service: AnswerS
     return AppState(settings=settings, engine=engine, store=answer_service.pipeline.search.store,
                     service=answer_service, gate=gate,
                     limiter=RateLimiter(per_minute=api.rate_limit_per_minute, burst=api.rate_limit_burst),
-                    metrics=metrics)
+                    metrics=metrics, keys=RecentKeys(ttl_s=api.key_cache_s))
 
 
 CRASHED_TURN_REASON = "interrupted: the server stopped before the answer was stored; please ask again"

@@ -184,18 +184,18 @@ def _prepare(state: AppState, tenant_id: str, request: ChatRequest, question: st
              given_history: list[ChatTurn] | None, turn_id: uuid.UUID | None) -> _Prepared:
     with open_session(state.engine) as session:
         if request.conversation_id is None:
-            conversation = conversations.add_conversation(session, tenant_id=tenant_id, channel=request.channel,
-                                                          user_id=request.user_id)
+            conversation_id = conversations.add_conversation(session, tenant_id=tenant_id, channel=request.channel,
+                                                             user_id=request.user_id)
             history: list[ChatTurn] = []
         else:
-            conversation = conversations.get_conversation(session, tenant_id=tenant_id,
-                                                          conversation_id=request.conversation_id)
+            conversation_id = conversations.get_conversation(session, tenant_id=tenant_id,
+                                                             conversation_id=request.conversation_id).id
             history = conversations.conversation_history(
-                session, tenant_id=tenant_id, conversation_id=conversation.id,
+                session, tenant_id=tenant_id, conversation_id=conversation_id,
                 max_messages=state.settings.answer.history_turns)
         if given_history is not None:
             limit = state.settings.answer.history_turns
             history = given_history[-limit:] if limit else []
-        turn = turns.start_turn(session, tenant_id=tenant_id, conversation_id=conversation.id, question=question,
-                                turn_id=turn_id)
-        return _Prepared(conversation_id=conversation.id, turn_id=turn.id, history=history)
+        started = turns.start_turn(session, tenant_id=tenant_id, conversation_id=conversation_id, question=question,
+                                   turn_id=turn_id)
+        return _Prepared(conversation_id=conversation_id, turn_id=started, history=history)

@@ -20,13 +20,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
+from anyio import to_thread
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from api.state import AppState
 from core.db.engine import open_session
-from core.db.queries.api_keys import find_active_key
+from core.db.queries.api_keys import find_active_key, hash_key
 from core.db.tables import KeyScope
 from core.errors import AuthenticationError, PermissionDeniedError, RateLimitedError
 
@@ -86,28 +87,42 @@ class Principal:
                                         f"widget's), not {channel!r}")
 
 
-def authenticate(state: StateDep,
-                 bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-                 header_key: Annotated[str | None, Depends(_api_key_header)]) -> Principal:
-    """The key is looked up in a session of its own, closed before the route runs (not
-    :data:`SessionDep`, which lives as long as the request): a chat route runs for the whole
-    answer and needs more connections to write its turn, so a connection held by authentication
-    exhausted the pool under load and every request waited for one that never came back.
+async def authenticate(state: StateDep,
+                       bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+                       header_key: Annotated[str | None, Depends(_api_key_header)]) -> Principal:
+    """A key found valid less than ``api.key_cache_s`` ago is trusted without a lookup
+    (:mod:`api.recent_keys`). Otherwise it is looked up on a worker thread, in a session of its
+    own, closed before the route runs (not :data:`SessionDep`, which lives as long as the
+    request): a chat route runs for the whole answer and needs more connections to write its turn,
+    so a connection held by authentication exhausted the pool under load and every request waited
+    for one that never came back.
 
     :raises AuthenticationError: no key, or an unknown or revoked one.
     :raises RateLimitedError: the key is over its rate limit."""
     presented = (bearer.credentials if bearer else None) or header_key
     if not presented:
         raise AuthenticationError("an API key is required: `Authorization: Bearer <key>` or `X-API-Key: <key>`")
-    with open_session(state.engine) as session:
-        key = find_active_key(session, key=presented.strip())
-    if key is None or key.id is None:
-        raise AuthenticationError("the API key is unknown or revoked")
+    presented = presented.strip()
+    digest = hash_key(presented)
+    principal: Principal | None = state.keys.get(digest)
+    if principal is None:
+        principal = await to_thread.run_sync(_look_up, state, presented)
+        if principal is None:
+            raise AuthenticationError("the API key is unknown or revoked")
+        state.keys.put(digest, principal)
     try:
-        state.limiter.take(str(key.id))
+        state.limiter.take(str(principal.key_id))
     except RateLimitedError:
         state.metrics.rejected.labels("rate_limited").inc()
         raise
+    return principal
+
+
+def _look_up(state: AppState, presented: str) -> Principal | None:
+    with open_session(state.engine) as session:
+        key = find_active_key(session, key=presented)
+    if key is None or key.id is None:
+        return None
     return Principal(tenant_id=key.tenant_id, key_id=key.id, key_prefix=key.prefix, admin=key.admin,
                      scope=KeyScope(key.scope))
 

@@ -192,6 +192,10 @@ class ApiSettings(BaseModel):
                                   description="largest multipart body of POST /v1/documents")
     rate_limit_per_minute: float = Field(default=120.0, gt=0, description="sustained requests per API key")
     rate_limit_burst: int = Field(default=30, ge=1, description="requests a key may make at once before waiting")
+    key_cache_s: float = Field(default=2.0, ge=0, le=60,
+                               description="how long a key found valid is trusted without asking the database again: "
+                               "a key revoked with `supportbot keys revoke` is refused within this time (0: look "
+                               "every request up)")
     generator_concurrency: int = Field(default=2, ge=1, le=64, description="answers generated at the same time")
     generator_queue: int = Field(default=16, ge=0, le=10_000,
                                  description="answers that may wait for a free generator; more are refused (503)")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import pytest
+from sqlalchemy import event
 
 from core.db.engine import open_session
 from core.db.queries.api_keys import revoke_api_key
-from tests.api.conftest import Api
+from tests.api.conftest import Api, MakeApi
 
 pytestmark = pytest.mark.slow
 
@@ -29,13 +33,41 @@ def test_bearer_and_x_api_key_both_work(api: Api) -> None:
     assert api.client.get("/v1/conversations", headers={"X-API-Key": api.keys["acme"]}).status_code == 200
 
 
-def test_revoked_key_is_401(api: Api) -> None:
+def test_revoked_key_is_401_at_once_without_the_key_cache(make_api: MakeApi) -> None:
+    api = make_api(api={"key_cache_s": 0})
     key = api.new_key("acme")
     assert api.client.get("/v1/conversations", headers={"X-API-Key": key}).status_code == 200
     with open_session(api.state.engine) as session:
         revoke_api_key(session, prefix=key[:12])
     response = api.client.get("/v1/conversations", headers={"X-API-Key": key})
     assert response.status_code == 401 and "revoked" in response.json()["error"]["message"]
+
+
+def test_a_key_is_looked_up_once_per_cache_period_and_its_revocation_seen_after_it(make_api: MakeApi) -> None:
+    api = make_api(api={"key_cache_s": 1.0})
+    key = api.new_key("acme")
+    lookups: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "FROM api_key" in statement:
+            lookups.append(statement)
+
+    event.listen(api.state.engine, "before_cursor_execute", count)
+    try:
+        for _ in range(5):
+            assert api.client.get("/v1/conversations", headers={"X-API-Key": key}).status_code == 200
+        assert len(lookups) == 1
+        # unknown keys are never remembered: each guess is looked up
+        for _ in range(3):
+            assert api.client.get("/v1/conversations", headers={"X-API-Key": key + "x"}).status_code == 401
+        assert len(lookups) == 4
+        with open_session(api.state.engine) as session:
+            revoke_api_key(session, prefix=key[:12])
+        time.sleep(1.05)
+        response = api.client.get("/v1/conversations", headers={"X-API-Key": key})
+        assert response.status_code == 401 and "revoked" in response.json()["error"]["message"]
+    finally:
+        event.remove(api.state.engine, "before_cursor_execute", count)
 
 
 def test_admin_routes_need_an_admin_key(api: Api) -> None:

@@ -13,7 +13,7 @@ from core.db.engine import open_session
 from core.db.queries.api_keys import create_api_key, revoke_api_key
 from core.db.tables import ApiKey, Conversation, DocumentSource, Feedback, JobRecord, KeyScope, Turn
 from core.errors import InvalidInputError
-from tests.api.conftest import RESET_QUESTION, Api
+from tests.api.conftest import RESET_QUESTION, Api, MakeApi
 
 pytestmark = pytest.mark.slow
 
@@ -175,7 +175,8 @@ def test_public_keys_look_different_and_are_never_admin(api: Api) -> None:
     assert sorted((row.scope, row.admin) for row in rows) == [("full", False), ("full", True), ("public", False)]
 
 
-def test_revoked_public_key_is_401(api: Api) -> None:
+def test_revoked_public_key_is_401(make_api: MakeApi) -> None:
+    api = make_api(api={"key_cache_s": 0})
     key = api.new_key("acme", public=True)
     assert api.client.get(f"/v1/conversations/{uuid.uuid4()}", headers={"X-API-Key": key}).status_code == 404
     with open_session(api.state.engine) as session:

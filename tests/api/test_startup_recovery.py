@@ -22,12 +22,12 @@ def test_start_up_fails_turns_a_crash_left_pending(make_api: MakeApi) -> None:
     state = api.state
     with open_session(state.engine) as session:
         conversation = conversations.create_conversation(session, tenant_id="acme", channel="web")
-        crashed = turns.start_turn(session, tenant_id="acme", conversation_id=conversation.id, question="crashed?")
-        live = turns.start_turn(session, tenant_id="acme", conversation_id=conversation.id, question="still running?")
-        session.execute(update(Turn).where(col(Turn.id) == crashed.id)
+        crashed_id = turns.start_turn(session, tenant_id="acme", conversation_id=conversation.id, question="crashed?")
+        live_id = turns.start_turn(session, tenant_id="acme", conversation_id=conversation.id, question="still running?")
+        session.execute(update(Turn).where(col(Turn.id) == crashed_id)
                         .values(created_at=utc_now() - timedelta(seconds=31)))
         session.commit()
-        conversation_id, crashed_id, live_id = conversation.id, crashed.id, live.id
+        conversation_id = conversation.id
 
     restarted = create_app(state.settings, answer_service=state.service)
     with TestClient(restarted) as client:

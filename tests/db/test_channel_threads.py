@@ -36,8 +36,7 @@ def test_an_event_starts_one_turn_and_a_redelivery_is_refused(engine: Engine, se
     assert len({turn_id, channel_event_turn_id(tenant_id="globex", channel="slack", event_key="T1/Ev1"),
                 channel_event_turn_id(tenant_id="acme", channel="teams", event_key="T1/Ev1"),
                 channel_event_turn_id(tenant_id="acme", channel="slack", event_key="T1/Ev2")}) == 4
-    first = start_turn(session, tenant_id="acme", conversation_id=conversation.id, question="q", turn_id=turn_id)
-    assert first.id == turn_id
+    assert start_turn(session, tenant_id="acme", conversation_id=conversation.id, question="q", turn_id=turn_id) == turn_id
     with open_session(engine) as other_process, pytest.raises(AlreadyHandledError):
         start_turn(other_process, tenant_id="acme", conversation_id=conversation.id, question="again", turn_id=turn_id)
     assert [turn.question for turn in list_turns(session, tenant_id="acme", conversation_id=conversation.id)] == ["q"]

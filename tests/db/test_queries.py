@@ -32,7 +32,8 @@ def _answer(text: str = "Hold the button for 10 seconds [1].", abstained: bool =
 
 def _turn(session: Session, tenant_id: str = "acme", channel: str = "web") -> Turn:
     conversation = conversations.create_conversation(session, tenant_id=tenant_id, channel=channel, user_id="u1")
-    return turns.start_turn(session, tenant_id=tenant_id, conversation_id=conversation.id, question="How to reset?")
+    turn_id = turns.start_turn(session, tenant_id=tenant_id, conversation_id=conversation.id, question="How to reset?")
+    return turns.get_turn(session, tenant_id=tenant_id, turn_id=turn_id)
 
 
 def test_tenant_ids_are_slugs_and_unique(session: Session) -> None:
@@ -174,9 +175,9 @@ def test_history_holds_the_last_answered_turns_oldest_first(session: Session) ->
     first = _turn(session)
     turns.answer_turn(session, tenant_id="acme", turn_id=first.id, answer=_answer("A1"))
     for question, text in (("Q2", "A2"), ("Q3", None)):
-        turn = turns.start_turn(session, tenant_id="acme", conversation_id=first.conversation_id, question=question)
+        turn_id = turns.start_turn(session, tenant_id="acme", conversation_id=first.conversation_id, question=question)
         if text:
-            turns.answer_turn(session, tenant_id="acme", turn_id=turn.id, answer=_answer(text))
+            turns.answer_turn(session, tenant_id="acme", turn_id=turn_id, answer=_answer(text))
     history = conversations.conversation_history(session, tenant_id="acme", conversation_id=first.conversation_id,
                                                  max_messages=4)
     assert [(m.role, m.content) for m in history] == [("user", "How to reset?"), ("assistant", "A1"),

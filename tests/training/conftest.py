@@ -54,13 +54,13 @@ class ConversationLog:
 def log_turn(session: Session, log: ConversationLog, conversation_id: uuid.UUID, question: str, answer: str,
              chunks: list[str], *, abstained: bool = False) -> uuid.UUID:
     """An answered turn of ``TENANT`` that was shown ``chunks`` (chunk ids), as the chat flow logs it."""
-    turn = start_turn(session, tenant_id=TENANT, conversation_id=conversation_id, question=question)
-    answer_turn(session, tenant_id=TENANT, turn_id=turn.id, answer=Answer(
+    turn_id = start_turn(session, tenant_id=TENANT, conversation_id=conversation_id, question=question)
+    answer_turn(session, tenant_id=TENANT, turn_id=turn_id, answer=Answer(
         text=answer, grounded=not abstained, abstained=abstained, generator="local",
         handoff_reason="no_support" if abstained else None,
         retrieved=[RetrievedChunk(chunk_id=c, score=0.9, title=c) for c in chunks]))
-    log.conversation_of[turn.id] = conversation_id
-    return turn.id
+    log.conversation_of[turn_id] = conversation_id
+    return turn_id
 
 
 @pytest.fixture
@@ -142,9 +142,9 @@ def build_conversation_log(session: Session) -> ConversationLog:
         log.included[f"positive_{user}"] = t
 
     other = create_conversation(session, tenant_id="other", channel="web", user_id="u1").id
-    turn = start_turn(session, tenant_id="other", conversation_id=other, question="Other tenant?")
-    answer_turn(session, tenant_id="other", turn_id=turn.id,
+    turn_id = start_turn(session, tenant_id="other", conversation_id=other, question="Other tenant?")
+    answer_turn(session, tenant_id="other", turn_id=turn_id,
                 answer=Answer(text="Yes [1].", grounded=True, generator="local"))
-    save_feedback(session, tenant_id="other", turn_id=turn.id, rating="down")
-    log.excluded["other_tenant"] = turn.id
+    save_feedback(session, tenant_id="other", turn_id=turn_id, rating="down")
+    log.excluded["other_tenant"] = turn_id
     return log

@@ -5,10 +5,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import ColumnElement, Insert, func, insert
 from sqlmodel import Session, col, select
 
+from core.db.rows import row_of, table_of
 from core.db.tables import Conversation, Feedback, Turn, TurnStatus
 from core.db.types import utc_now
 from core.errors import NotFoundError
@@ -33,18 +35,26 @@ class ConversationSummary:
 
 def create_conversation(session: Session, *, tenant_id: str, channel: str, user_id: str | None = None
                         ) -> Conversation:
-    conversation = add_conversation(session, tenant_id=tenant_id, channel=channel, user_id=user_id)
+    conversation_id = add_conversation(session, tenant_id=tenant_id, channel=channel, user_id=user_id)
     session.commit()
+    conversation = session.get(Conversation, conversation_id)
+    assert conversation is not None
     return conversation
 
 
-def add_conversation(session: Session, *, tenant_id: str, channel: str, user_id: str | None = None
-                     ) -> Conversation:
-    """A new conversation in the session, not yet committed: the chat path commits it with its first
-    turn, in one transaction (a refused turn leaves no empty conversation behind)."""
-    conversation = Conversation(tenant_id=tenant_id, channel=channel, user_id=user_id)
-    session.add(conversation)
-    return conversation
+def add_conversation(session: Session, *, tenant_id: str, channel: str, user_id: str | None = None) -> uuid.UUID:
+    """A new conversation in the session's transaction, not yet committed; returns its id. The chat
+    path commits it with its first turn, in one transaction (a refused turn leaves no empty
+    conversation behind). Written with a Core statement, as the turn is (:mod:`core.db.rows`)."""
+    conversation_id = uuid.uuid4()
+    session.connection().execute(_insert_conversation(), row_of(Conversation, id=conversation_id, tenant_id=tenant_id,
+                                                                channel=channel, user_id=user_id))
+    return conversation_id
+
+
+@cache
+def _insert_conversation() -> Insert:
+    return insert(table_of(Conversation))
 
 
 def get_conversation(session: Session, *, tenant_id: str, conversation_id: uuid.UUID, channel: str | None = None
