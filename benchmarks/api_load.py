@@ -59,15 +59,20 @@ def prepare(data_dir: Path, settings: Settings) -> str:
     return key
 
 
-def api_overhead(settings: Settings, base: str, key: str, rounds: int) -> tuple[float, float]:
+def api_overhead(settings: Settings, base: str, key: str, rounds: int) -> tuple[float, float, float]:
     """p50 of the answer service called directly and of the same questions through HTTP, alternated
-    call by call so both see the same machine load."""
+    call by call so both see the same machine load; and the p50 of ``GET /healthz`` through the same
+    client and middleware, the floor any route pays on loopback."""
     service = AnswerService(settings, KnowledgeSearch(settings, build_document_store(settings)),
                             build_generator(settings, "extractive"))
     service.warm_up()
     filters = metadata_filters(tenant="bench")
-    direct, http = [], []
+    direct, http, bare = [], [], []
     with httpx.Client(timeout=120, headers={"X-API-Key": key}) as client:
+        for _ in range(rounds):
+            started = time.perf_counter()
+            client.get(f"{base}/healthz").raise_for_status()
+            bare.append((time.perf_counter() - started) * 1000)
         for index in range(rounds):
             question = QUESTIONS[index % len(QUESTIONS)]
             started = time.perf_counter()
@@ -77,10 +82,19 @@ def api_overhead(settings: Settings, base: str, key: str, rounds: int) -> tuple[
             response = client.post(f"{base}/v1/chat", json={"message": question, "channel": "web"})
             http.append((time.perf_counter() - started) * 1000)
             response.raise_for_status()
-    return percentile(direct, 50), percentile(http, 50)
+    return percentile(direct, 50), percentile(http, 50), percentile(bare, 50)
 
 
-async def run_level(base: str, key: str, concurrency: int, seconds: float) -> dict[str, Any]:
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user + system) of this process, or of ``pid`` (Linux ``/proc``)."""
+    if pid is None:
+        times = os.times()
+        return times.user + times.system
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def run_level(base: str, key: str, concurrency: int, seconds: float, server_pid: int) -> dict[str, Any]:
     statuses: list[int] = []
     latencies: list[float] = []
     turn_ids: list[str] = []
@@ -106,15 +120,18 @@ async def run_level(base: str, key: str, concurrency: int, seconds: float) -> di
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
-        started = time.perf_counter()
+        started, client_cpu, server_cpu = time.perf_counter(), cpu_seconds(), cpu_seconds(server_pid)
         await asyncio.gather(*(conversation(client, worker) for worker in range(concurrency)))
         elapsed = time.perf_counter() - started
+        client_cpu, server_cpu = cpu_seconds() - client_cpu, cpu_seconds(server_pid) - server_cpu
     answered = statuses.count(200)
     return {"concurrency": concurrency, "requests": len(statuses), "answered": answered,
             "answered_per_s": round(answered / elapsed, 2), "p50_ms": round(percentile(latencies, 50), 1),
             "p95_ms": round(percentile(latencies, 95), 1), "rate_limited_429": statuses.count(429),
             "overloaded_503": statuses.count(503), "other": len(statuses) - answered - statuses.count(429)
             - statuses.count(503), "accepted": sum(1 for s in statuses if s not in (429, 503)),
+            # cores busy on average: the load generator shares the machine's cores with the server
+            "server_cores": round(server_cpu / elapsed, 2), "client_cores": round(client_cpu / elapsed, 2),
             "turn_ids": turn_ids}
 
 
@@ -152,9 +169,9 @@ def main(argv: list[str] | None = None) -> int:
             if time.monotonic() > deadline or server.poll() is not None:
                 raise SystemExit("the server did not start")
             time.sleep(0.5)
-        warm = asyncio.run(run_level(base, key, 1, 2.0))  # warm the server's caches
-        direct, http = api_overhead(settings, base, key, args.rounds)
-        levels = [asyncio.run(run_level(base, key, level, args.seconds)) for level in args.levels]
+        warm = asyncio.run(run_level(base, key, 1, 2.0, server.pid))  # warm the server's caches
+        direct, http, bare = api_overhead(settings, base, key, args.rounds)
+        levels = [asyncio.run(run_level(base, key, level, args.seconds, server.pid)) for level in args.levels]
     finally:
         server.terminate()
         server.wait(30)
@@ -170,18 +187,22 @@ def main(argv: list[str] | None = None) -> int:
     result = {"generator_concurrency": args.concurrency_limit, "generator_queue": args.queue, "levels": levels,
               "pending_turns_left": int(pending), "accepted_requests": accepted, "turn_records": len(finished),
               "direct_p50_ms": round(direct, 1),
-              "http_p50_ms": round(http, 1), "api_overhead_ratio": round(http / direct, 3) if direct else None}
+              "http_p50_ms": round(http, 1), "api_overhead_ratio": round(http / direct, 3) if direct else None,
+              "bare_http_p50_ms": round(bare, 2)}
     if args.json:
         sys.stdout.write(json.dumps(result) + "\n")
         return 0
-    print(f"{'conc':>5} {'req':>5} {'ok':>5} {'ok/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'429':>5} {'503':>5} {'lost':>5}")
+    print(f"{'conc':>5} {'req':>5} {'ok':>5} {'ok/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'429':>5} {'503':>5} {'lost':>5}"
+          f" {'server cores':>13} {'client cores':>13}")
     for level in levels:
         print(f"{level['concurrency']:5d} {level['requests']:5d} {level['answered']:5d} {level['answered_per_s']:7.2f} "
               f"{level['p50_ms']:8.1f} {level['p95_ms']:8.1f} {level['rate_limited_429']:5d} "
-              f"{level['overloaded_503']:5d} {level['lost_turns']:5d}")
+              f"{level['overloaded_503']:5d} {level['lost_turns']:5d} {level['server_cores']:13.2f} "
+              f"{level['client_cores']:13.2f}")
     print(f"accepted requests {accepted}, turn records {len(finished)}, still pending {pending}")
     print(f"API overhead (HTTP p50 / direct p50, non-streaming): "
-          f"{result['http_p50_ms']} / {result['direct_p50_ms']} ms = {result['api_overhead_ratio']}")
+          f"{result['http_p50_ms']} / {result['direct_p50_ms']} ms = {result['api_overhead_ratio']}; "
+          f"GET /healthz alone {result['bare_http_p50_ms']} ms")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # A sentence ends at . ! ? (optionally followed by closing quotes/brackets and citation markers
 # such as "[2]") before whitespace; list items and table rows (one per line) are sentences too.
@@ -31,6 +32,12 @@ def logical_lines(text: str) -> list[str]:
 def split_sentences(text: str) -> list[str]:
     """The sentences of ``text`` in order, stripped; paragraph, list-item and table-row breaks end a
     sentence, hard line wraps do not."""
+    return list(_sentences(text))
+
+
+@lru_cache(maxsize=8192)
+def _sentences(text: str) -> tuple[str, ...]:
+    # remembered: an answer splits each retrieved source several times (ranking, checks, gate)
     sentences: list[str] = []
     for line in logical_lines(text):
         line = _NUMBERING.sub("", line.strip(" \t-*•|#>"))
@@ -47,4 +54,4 @@ def split_sentences(text: str) -> list[str]:
         tail = line[start:].strip()
         if tail:
             sentences.append(tail)
-    return [s for s in sentences if any(ch.isalnum() for ch in s)]
+    return tuple(s for s in sentences if any(ch.isalnum() for ch in s))

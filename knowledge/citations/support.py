@@ -8,14 +8,14 @@ from __future__ import annotations
 from functools import lru_cache
 
 from knowledge.sentences import split_sentences
-from knowledge.text_analysis import analyse
+from knowledge.text_analysis import term_set
 
 MIN_CLAIM_TERMS = 2
 """Sentences with fewer content terms ("Sure!", "Hope this helps.") make no claim to check."""
 
 
 def content_terms(text: str) -> frozenset[str]:
-    return frozenset(analyse(text))
+    return term_set(text)
 
 
 @lru_cache(maxsize=4096)

@@ -16,7 +16,7 @@ from knowledge.citations.markers import with_markers
 from knowledge.generation.base import GenerationRequest
 from knowledge.prompting.answer_prompt import ABSTAIN_PHRASE
 from knowledge.sentences import split_sentences
-from knowledge.text_analysis import analyse
+from knowledge.text_analysis import term_set
 from knowledge.text_vectors import shared_text_vectors
 
 if TYPE_CHECKING:
@@ -80,8 +80,8 @@ def rank_sentences(question: str, sources: list[str], *, rank_prior: float = 0.1
     sentences, because a step of the "Factory reset" section rarely repeats "factory reset" while a
     side remark elsewhere ("erase your settings with a factory reset before you send the router")
     does (README, "Reading a sentence in its section")."""
-    question_terms = set(analyse(question))
-    candidates = [(number, position, sentence, set(analyse(sentence)))
+    question_terms = term_set(question)
+    candidates = [(number, position, sentence, term_set(sentence))
                   for number, text in enumerate(sources, start=1)
                   for position, sentence in enumerate(split_sentences(text))]
     if not question_terms or not candidates:
@@ -90,7 +90,7 @@ def rank_sentences(question: str, sources: list[str], *, rank_prior: float = 0.1
     document_frequency = Counter(term for *_, terms in candidates for term in terms & question_terms)
     idf = {term: math.log(1 + len(candidates) / (1 + document_frequency[term])) for term in question_terms}
     total = sum(idf.values())
-    context = [set(analyse(" ".join(path))) & question_terms for path in headings]
+    context = [term_set(" ".join(path)) & question_terms for path in headings]
     scored = []
     for number, position, sentence, terms in candidates:
         # never quoted for its heading alone (nor is an instruction planted under a matching heading)
