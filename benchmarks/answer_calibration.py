@@ -32,13 +32,18 @@ from knowledge.generation.factory import extractive_generator
 REPORTED = ("citation_precision", "abstention_rate", "unanswerable_abstention_rate", "rouge_l")
 
 
-def grid_points(grid: list[str]) -> list[dict[str, float]]:
+def grid_points(grid: list[str]) -> list[dict[str, float | int]]:
     """``["a=1,2", "b=3"]`` -> ``[{"a": 1, "b": 3}, {"a": 2, "b": 3}]``."""
     axes = []
     for item in grid:
         name, _, values = item.partition("=")
-        axes.append([(name.strip(), float(value)) for value in values.split(",") if value.strip()])
+        axes.append([(name.strip(), _number(value.strip())) for value in values.split(",") if value.strip()])
     return [dict(point) for point in itertools.product(*axes)]
+
+
+def _number(text: str) -> float | int:
+    """``"4"`` -> 4 (counts such as ``sources`` must stay integers), ``"1.5"`` -> 1.5."""
+    return int(text) if text.lstrip("-").isdigit() else float(text)
 
 
 def score(
