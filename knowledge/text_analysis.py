@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 
 import snowballstemmer
@@ -23,15 +24,17 @@ def _stem(word: str) -> str:
     return str(_stemmer.stemWord(word))
 
 
-def analyse(text: str) -> list[str]:
-    """The BM25 terms of a text, in order (duplicates kept)."""
-    terms = []
+def _content_words(text: str) -> Iterator[str]:
+    """The lower-cased words of ``text`` that are not stop words, in order (possessive 's dropped)."""
     for match in _TOKEN.finditer(text.lower()):
         word = match.group().replace("’", "'").removesuffix("'s")
-        if word in STOP_WORDS:
-            continue
-        terms.append(_stem(word))
-    return terms
+        if word not in STOP_WORDS:
+            yield word
+
+
+def analyse(text: str) -> list[str]:
+    """The BM25 terms of a text, in order (duplicates kept)."""
+    return [_stem(word) for word in _content_words(text)]
 
 
 @lru_cache(maxsize=65_536)
@@ -46,8 +49,6 @@ def word_forms(text: str) -> dict[str, str]:
     """Each BM25 term of ``text`` mapped to the first word that produced it (lower-cased, unstemmed):
     a word, unlike a stem, can be embedded to compare it with other words by meaning."""
     forms: dict[str, str] = {}
-    for match in _TOKEN.finditer(text.lower()):
-        word = match.group().replace("’", "'").removesuffix("'s")
-        if word not in STOP_WORDS:
-            forms.setdefault(_stem(word), word)
+    for word in _content_words(text):
+        forms.setdefault(_stem(word), word)
     return forms

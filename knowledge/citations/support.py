@@ -5,8 +5,6 @@ data (see README, "Citation support threshold")."""
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from knowledge.sentences import split_sentences
 from knowledge.text_analysis import term_set
 
@@ -15,12 +13,8 @@ MIN_CLAIM_TERMS = 2
 
 
 def content_terms(text: str) -> frozenset[str]:
+    """The distinct terms of a sentence or a source (remembered by :func:`term_set`)."""
     return term_set(text)
-
-
-@lru_cache(maxsize=4096)
-def _source_terms(source: str) -> frozenset[str]:
-    return content_terms(source)
 
 
 def _has_digit(term: str) -> bool:
@@ -32,7 +26,7 @@ def support(sentence_terms: frozenset[str], source: str) -> float:
     a number (or a code with digits, such as "E15") that the source does not contain."""
     if not sentence_terms:
         return 0.0
-    found = sentence_terms & _source_terms(source)
+    found = sentence_terms & content_terms(source)
     if any(_has_digit(term) for term in sentence_terms - found):
         return 0.0
     return len(found) / len(sentence_terms)
