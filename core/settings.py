@@ -160,20 +160,29 @@ class AnswerSettings(BaseModel):
         default=2.0, ge=0, le=10,
         description="weight of the sentence's source's retrieval cosine in the same score: a sentence is as good a "
                     "quote as its section is an answer (citation precision, README)")
+    min_answer_probability: float = Field(
+        default=0.45, ge=0, le=1,
+        description="abstain when the answer likelihood model (knowledge/answer_likelihood.py) gives the sentence an "
+                    "extractive answer would quote less than this chance of citing the right source. It weighs the "
+                    "sentence's score and its parts, its lead over other sources, the unmatched focus and the "
+                    "retrieval cosines. Chosen on the calibration sets: the largest value that abstains on at most "
+                    "15 % of each set's answerable questions (README, 'Answers'). 0 turns it off; refit the model "
+                    "(benchmarks/fit_answer_likelihood.py) if you change the extractive weights")
+    likelihood_model: str = Field(
+        default="", description="a model file written by benchmarks/fit_answer_likelihood.py (empty: the shipped one)")
     min_answer_confidence: float = Field(
-        default=1.5, ge=0, le=10,
-        description="abstain when the best source sentence scores below this (term overlap + rank prior + "
-                    "semantic and section terms, see the two weights above). 0 turns it off. Calibrated on the "
-                    "calibration halves of manuals-eval and squad-dev: the most 'I don't know' and citation "
-                    "precision with at most 15 % abstention on their answerable questions (README); recalibrate "
-                    "on your own questions if you change the weights")
+        default=0.0, ge=0, le=10,
+        description="also abstain when the best source sentence scores below this (term overlap + rank prior + "
+                    "semantic and section terms, see the two weights above). 0 turns it off (the default: the "
+                    "likelihood model weighs the score with the other evidence; 1.5 was the calibrated bound "
+                    "before it)")
     max_unmatched_focus: float = Field(
-        default=0.22, ge=0, le=1,
-        description="abstain when a word central to the question is missing from the section the answer would quote "
-                    "and has no near synonym there (salience x (1 - best word cosine), knowledge/answerability.py): "
-                    "the near misses ('Does the R7 support IPv6?') that retrieval scores cannot tell from answerable "
-                    "questions. 1 turns it off")
-
+        default=1.0, ge=0, le=1,
+        description="also abstain when a word central to the question is missing from the section the answer would "
+                    "quote and has no near synonym there (salience x (1 - best word cosine), "
+                    "knowledge/answerability.py): the near misses ('Does the R7 support IPv6?') that retrieval scores "
+                    "cannot tell from answerable questions. 1 turns it off (the default: the likelihood model weighs "
+                    "it; 0.22 was the calibrated bound before it)")
 
 class DatabaseSettings(BaseModel):
     """SQLModel database; empty ``url`` means SQLite in ``data_dir``. ``postgresql://`` URLs use psycopg 3."""

@@ -19,6 +19,7 @@ from core.abstention import is_abstention
 from core.errors import InvalidInputError
 from core.schemas import Answer, RetrievedChunk, Timings
 from core.settings import Settings
+from knowledge.answer_likelihood import AnswerEvidence, answer_likelihood
 from knowledge.citations.check import CitationCheck, check_citations
 from knowledge.citations.stream_gate import SentenceGate
 from knowledge.generation.base import ChatGenerator, GenerationError, GenerationRequest
@@ -33,6 +34,7 @@ LOW_SUPPORT = "low_retrieval_support"
 MODEL_ABSTAINED = "model_abstained"
 NO_SUPPORTED_ANSWER = "no_supported_answer"
 UNCOVERED_FOCUS = "question_not_covered"
+UNLIKELY_ANSWER = "answer_unlikely"
 
 
 @dataclass
@@ -90,6 +92,7 @@ class AnswerPipeline:
         self.extractive = extractive or extractive_generator(settings)
         self.prompt = AnswerPrompt(settings.answer.prompt_version, few_shot=settings.answer.few_shot,
                                    canary=settings.answer.canary)
+        self.likelihood = answer_likelihood(settings)
 
     def warm_up(self) -> None:
         self.search.warm_up()
@@ -138,7 +141,7 @@ class AnswerPipeline:
         base: dict[str, Any] = {"question": question, "standalone_query": query, "timings": timings,
                 "retrieved": [RetrievedChunk(chunk_id=c.id, score=float(c.score or 0.0), title=str(c.meta.get("title", "")))
                               for c in chunks]}
-        reason = self._insufficient_support(query, chunks) if use_retrieval else None
+        reason = self.insufficient_support(query, chunks) if use_retrieval else None
         if reason:
             yield self._final(self._abstain(reason, base), started)
             return
@@ -188,27 +191,38 @@ class AnswerPipeline:
                 timings.first_token_ms = _ms(started)
             yield AnswerEvent("token", text=text)
 
-    def _insufficient_support(self, query: str, chunks: list[Document]) -> str | None:
+    def insufficient_support(self, query: str, chunks: list[Document]) -> str | None:
         """Why the sources cannot answer (a ``handoff_reason``), or ``None``: checked before any
-        generation, cheapest first. The last two read the sentence an extractive answer would quote
-        and its section, whatever the generator: thresholds in README, "Answers"."""
+        generation, cheapest first. The last ones read the sentence an extractive answer would quote
+        and its section, whatever the generator: thresholds and the likelihood model in README,
+        "Answers"."""
         settings = self.settings.answer
         if not chunks:
             return LOW_SUPPORT
         support = retrieval_support(chunks)
         if support is not None and support < settings.min_retrieval_support:
             return LOW_SUPPORT
-        if settings.min_question_coverage and question_coverage(query, chunks) < settings.min_question_coverage:
+        coverage = question_coverage(query, chunks)
+        if coverage < settings.min_question_coverage:
             return LOW_SUPPORT
-        if not settings.min_answer_confidence and settings.max_unmatched_focus >= 1:
+        if not settings.min_answer_confidence and settings.max_unmatched_focus >= 1 and self.likelihood is None:
             return None
-        assessment = self.extractive.assess(query, [chunk.content or "" for chunk in chunks], source_context(chunks),
-                                            focus=settings.max_unmatched_focus < 1)
-        if assessment.confidence < settings.min_answer_confidence:
+        evidence = self.evidence(query, chunks, coverage=coverage)
+        if evidence.assessment.confidence < settings.min_answer_confidence:
             return LOW_SUPPORT
-        if assessment.unmatched_focus > settings.max_unmatched_focus:
+        if evidence.assessment.unmatched_focus > settings.max_unmatched_focus:
             return UNCOVERED_FOCUS
+        if self.likelihood is not None and self.likelihood.probability(evidence) < settings.min_answer_probability:
+            return UNLIKELY_ANSWER
         return None
+
+    def evidence(self, query: str, chunks: list[Document], *, coverage: float | None = None) -> AnswerEvidence:
+        """What the abstention decision weighs about the sentence an extractive answer would quote
+        from ``chunks`` (retrieved for ``query``); ``coverage``: its :func:`question_coverage`, when
+        already known."""
+        assessment = self.extractive.assess(query, [chunk.content or "" for chunk in chunks], source_context(chunks))
+        return AnswerEvidence(assessment, retrieval_support=retrieval_support(chunks) or 0.0,
+                              question_coverage=question_coverage(query, chunks) if coverage is None else coverage)
 
     def _checked(self, text: str, documents: list[Document], request: GenerationRequest,
                  fallback_reason: str | None, base: dict[str, Any]) -> Answer:

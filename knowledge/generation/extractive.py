@@ -57,10 +57,23 @@ class SourceContext:
 class Assessment:
     """How well the best-supported sentence answers the question: ``confidence`` is its score (0 when
     none qualifies), ``unmatched_focus`` the :func:`~knowledge.answerability.unmatched_focus` of its
-    section (0 when not measured)."""
+    section (0 when not measured). The parts of the score and how far the best sentence leads those
+    of other sources are what :class:`~knowledge.answer_likelihood.AnswerLikelihood` weighs."""
 
     confidence: float
     unmatched_focus: float
+    words: float = 0.0
+    """the idf-weighted share of the question's terms the sentence and its heading path hold"""
+    meaning: float = 0.0
+    """cosine between the question and "section heading: sentence" (0 without an encoder)"""
+    section_relevance: float = 0.0
+    """its source's retrieval cosine"""
+    lead: float = 0.0
+    """its score minus the best score of a sentence from another source (its score when none)"""
+    source_rank: int = 0
+    """the retrieval rank of its source (1 = best; 0 when none qualifies)"""
+    candidates: int = 0
+    """sentences that qualified"""
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,10 @@ class ScoredSentence:
     position: int
     text: str
     score: float
+    words: float = 0.0
+    """the term-overlap part of ``score`` (without the rank prior)"""
+    meaning: float = 0.0
+    """the question-sentence cosine (0 until :meth:`ExtractiveGenerator._with_meaning` adds it)"""
 
 
 def rank_sentences(question: str, sources: list[str], *, rank_prior: float = 0.1,
@@ -98,9 +115,8 @@ def rank_sentences(question: str, sources: list[str], *, rank_prior: float = 0.1
             continue
         own = terms & question_terms
         inherited = (context[number - 1] if number <= len(context) else set()) - own
-        scored.append(ScoredSentence(number, position, sentence,
-                                     (sum(idf[t] for t in own) + HEADING_TERM_WEIGHT * sum(idf[t] for t in inherited))
-                                     / total + rank_prior / number))
+        words = (sum(idf[t] for t in own) + HEADING_TERM_WEIGHT * sum(idf[t] for t in inherited)) / total
+        scored.append(ScoredSentence(number, position, sentence, words + rank_prior / number, words=words))
     return sorted(scored, key=lambda s: (-s.score, s.source, s.position))
 
 
@@ -156,7 +172,7 @@ class ExtractiveGenerator:
             [question, *(in_section(s.text, context.heading(s.source)) for s in head)])
         cosines = [float(vector @ question_vector) for vector in sentence_vectors]
         rescored = [replace(s, score=s.score + self.semantic_weight * cosine
-                            + self.section_weight * context.section_relevance(s.source))
+                            + self.section_weight * context.section_relevance(s.source), meaning=cosine)
                     for s, cosine in zip(head, cosines, strict=True)]
         return sorted(rescored, key=lambda s: (-s.score, s.source, s.position))
 
@@ -184,7 +200,10 @@ class ExtractiveGenerator:
         gap = 0.0
         if focus and self.vectors is not None:
             gap = unmatched_focus(question, sources[best.source - 1], context.heading(best.source), self.vectors)
-        return Assessment(confidence=best.score, unmatched_focus=gap)
+        runner_up = next((s.score for s in ranked if s.source != best.source), 0.0)
+        return Assessment(confidence=best.score, unmatched_focus=gap, words=best.words, meaning=best.meaning,
+                          section_relevance=context.section_relevance(best.source), lead=best.score - runner_up,
+                          source_rank=best.source, candidates=len(ranked))
 
     def select(self, question: str, sources: list[str], context: SourceContext | None = None) -> list[ScoredSentence]:
         """The best sentence, plus up to ``max_sentences - 1`` others of the same source scoring close

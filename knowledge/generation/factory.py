@@ -44,7 +44,8 @@ def extractive_generator(settings: Settings) -> ExtractiveGenerator:
 
 def extractive_uses_encoder(settings: Settings) -> bool:
     """Whether extractive answers (and every answer's abstention checks) compare texts by meaning."""
-    return bool(settings.answer.extractive_semantic_weight) or settings.answer.max_unmatched_focus < 1
+    answer = settings.answer
+    return bool(answer.extractive_semantic_weight) or answer.max_unmatched_focus < 1 or answer.min_answer_probability > 0
 
 
 def answer_vectors_path(settings: Settings) -> Path:

@@ -22,6 +22,7 @@ from knowledge.answering import (
     MODEL_ABSTAINED,
     NO_SUPPORTED_ANSWER,
     UNCOVERED_FOCUS,
+    UNLIKELY_ANSWER,
     AnswerEvent,
     AnswerPipeline,
     source_context,
@@ -210,11 +211,11 @@ def test_grounded_answer_with_citations(indexed: Indexed) -> None:
 
 @pytest.mark.slow
 def test_citation_of_a_pdf_carries_its_page(indexed: Indexed) -> None:
-    # The answerability check reads the section the extractive answer would quote; for this question
+    # The abstention checks read the section the extractive answer would quote; for this question
     # that is the FAQ's introduction ("the questions our service team hears most often"), which lacks
     # "descaling" (README, "Answers": known misses). This test is about the page of a PDF citation.
-    answer = pipeline_for(indexed, Scripted(quote("300 cups")), max_unmatched_focus=1.0).answer(DESCALE_QUESTION,
-                                                                                               filters=ACME)
+    answer = pipeline_for(indexed, Scripted(quote("300 cups")), min_answer_probability=0.0).answer(DESCALE_QUESTION,
+                                                                                                  filters=ACME)
     assert answer.grounded and answer.fallback_reason is None
     [citation] = answer.citations
     chunk = _chunk(indexed, citation.chunk_id)
@@ -385,12 +386,12 @@ def test_answer_confidence_threshold_abstains_below_the_best_sentence_score(inde
                                                            source_context(chunks))
     assert confidence > 0
     below = Scripted(quote("for 10 seconds"))
-    answered = pipeline_for(indexed, below, min_answer_confidence=confidence * 0.99).answer(RESET_QUESTION,
-                                                                                            filters=ACME)
+    answered = pipeline_for(indexed, below, min_answer_confidence=confidence * 0.99,
+                            min_answer_probability=0.0).answer(RESET_QUESTION, filters=ACME)
     assert not answered.abstained and below.calls == 1
     above = Scripted(quote("for 10 seconds"))
-    withheld = pipeline_for(indexed, above, min_answer_confidence=confidence * 1.01).answer(RESET_QUESTION,
-                                                                                            filters=ACME)
+    withheld = pipeline_for(indexed, above, min_answer_confidence=confidence * 1.01,
+                            min_answer_probability=0.0).answer(RESET_QUESTION, filters=ACME)
     assert withheld.abstained and withheld.handoff_reason == LOW_SUPPORT and above.calls == 0
 
 
@@ -414,18 +415,39 @@ def test_near_miss_question_abstains_without_calling_the_generator(indexed: Inde
     generator = Scripted(quote("for 10 seconds"))
     answer = pipeline_for(indexed, generator).answer(question, filters=ACME)
     assert generator.calls == 0
-    assert answer.abstained and answer.handoff_reason in {UNCOVERED_FOCUS, LOW_SUPPORT}
+    assert answer.abstained and answer.handoff_reason in {UNCOVERED_FOCUS, LOW_SUPPORT, UNLIKELY_ANSWER}
     assert answer.text == ABSTAIN_TEXT and answer.citations == []
 
 
 @pytest.mark.slow
 def test_unmatched_focus_check_decides_the_near_miss(indexed: Indexed) -> None:
     question = "Does the R7 support IPv6?"
-    checked = pipeline_for(indexed, Scripted(quote("WPA3")), min_answer_confidence=0.0).answer(question, filters=ACME)
+    checked = pipeline_for(indexed, Scripted(quote("WPA3")), max_unmatched_focus=0.22,
+                           min_answer_probability=0.0).answer(question, filters=ACME)
     assert checked.abstained and checked.handoff_reason == UNCOVERED_FOCUS
-    unchecked = pipeline_for(indexed, extractive_generator(indexed[0]), min_answer_confidence=0.0,
-                             max_unmatched_focus=1.0).answer(question, filters=ACME)
+    unchecked = pipeline_for(indexed, extractive_generator(indexed[0]), min_answer_probability=0.0).answer(
+        question, filters=ACME)
     assert not unchecked.abstained
+
+
+@pytest.mark.slow
+def test_answer_likelihood_threshold_abstains_below_the_models_probability(indexed: Indexed) -> None:
+    """The likelihood model decides alone with the default settings: just below the question's
+    probability it answers, just above it withholds the answer without calling the generator."""
+    settings, search, _ = indexed
+    chunks = search.search(RESET_QUESTION, top_k=settings.answer.sources, filters=ACME)
+    pipeline = pipeline_for(indexed, Scripted(quote("for 10 seconds")))
+    assert pipeline.likelihood is not None
+    probability = pipeline.likelihood.probability(pipeline.evidence(RESET_QUESTION, chunks))
+    assert 0.5 < probability < 1.0  # the quick-start question is one the model trusts
+    below = Scripted(quote("for 10 seconds"))
+    answered = pipeline_for(indexed, below, min_answer_probability=probability * 0.99).answer(RESET_QUESTION,
+                                                                                              filters=ACME)
+    assert not answered.abstained and below.calls == 1
+    above = Scripted(quote("for 10 seconds"))
+    withheld = pipeline_for(indexed, above, min_answer_probability=min(probability * 1.01, 1.0)).answer(
+        RESET_QUESTION, filters=ACME)
+    assert withheld.abstained and withheld.handoff_reason == UNLIKELY_ANSWER and above.calls == 0
 
 
 @pytest.mark.slow

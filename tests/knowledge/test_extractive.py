@@ -6,7 +6,7 @@ import pytest
 
 from knowledge.citations.markers import marker_numbers, strip_markers
 from knowledge.generation.base import ChatGenerator, GenerationRequest, generate_text
-from knowledge.generation.extractive import ExtractiveGenerator, rank_sentences
+from knowledge.generation.extractive import ExtractiveGenerator, SourceContext, rank_sentences
 from knowledge.prompting.answer_prompt import ABSTAIN_PHRASE
 from knowledge.sentences import split_sentences
 
@@ -219,7 +219,6 @@ def test_the_section_picks_the_steps_over_a_side_remark_elsewhere() -> None:
     """The quick-start question: the warranty's side remark repeats "factory reset" and "router", the
     steps do not; their section's heading and its retrieval cosine make the steps win."""
     from knowledge.encoder import shared_encoder
-    from knowledge.generation.extractive import SourceContext
 
     question = "How do I factory reset the router?"
     generator = ExtractiveGenerator(max_sentences=1, semantic_weight=1.0, section_weight=2.0,
@@ -246,3 +245,23 @@ def test_assessment_reports_a_central_word_the_section_lacks() -> None:
     near_miss = generator.assess("Does the router support IPv6?", sources)
     assert covered.confidence > 0 and covered.unmatched_focus < 0.22 < near_miss.unmatched_focus
     assert generator.assess("How do I reset the router?", sources, focus=False).unmatched_focus == 0.0
+
+
+@pytest.mark.slow
+def test_assessment_breaks_the_best_score_into_its_parts_and_its_lead() -> None:
+    from knowledge.encoder import shared_encoder
+
+    generator = ExtractiveGenerator(semantic_weight=1.0, section_weight=2.0, rank_prior=0.3,
+                                    encoder=shared_encoder(runtime="onnx"))
+    question = "How do I factory reset the router?"
+    context = SourceContext(headings=HEADINGS, relevance=[0.45, 0.62])
+    assessment = generator.assess(question, [WARRANTY_DATA, RESET_STEPS], context)
+    best = max(generator.select(question, [WARRANTY_DATA, RESET_STEPS], context), key=lambda s: s.score)
+    assert assessment.source_rank == 2 and assessment.section_relevance == 0.62
+    assert 0 < assessment.words <= 1 and 0 < assessment.meaning < 1
+    assert assessment.confidence == pytest.approx(assessment.words + 0.3 / 2 + assessment.meaning + 2.0 * 0.62)
+    assert assessment.confidence == pytest.approx(best.score)
+    # the lead is over the warranty's sentence; alone, the reset steps lead by their whole score
+    assert 0 < assessment.lead < assessment.confidence
+    alone = generator.assess(question, [RESET_STEPS], SourceContext(headings=HEADINGS[1:], relevance=[0.62]))
+    assert alone.lead == pytest.approx(alone.confidence) and alone.candidates >= 1
