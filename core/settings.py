@@ -171,11 +171,12 @@ class AnswerSettings(BaseModel):
     likelihood_model: str = Field(
         default="", description="a model file written by benchmarks/fit_answer_likelihood.py (empty: the shipped one)")
     min_answer_confidence: float = Field(
-        default=0.0, ge=0, le=10,
+        default=1.3, ge=0, le=10,
         description="also abstain when the best source sentence scores below this (term overlap + rank prior + "
-                    "semantic and section terms, see the two weights above). 0 turns it off (the default: the "
-                    "likelihood model weighs the score with the other evidence; 1.5 was the calibrated bound "
-                    "before it)")
+                    "semantic and section terms, see the two weights above), whatever the likelihood model says: "
+                    "a floor for questions unlike those it was fitted on (a role-play request matched to a planted "
+                    "chunk). 1.3 is the largest floor that withholds none of the answers the model gives on its "
+                    "fitting sets (README, 'Answers'); 0 turns it off. 1.5 was the calibrated bound before the model")
     max_unmatched_focus: float = Field(
         default=1.0, ge=0, le=1,
         description="also abstain when a word central to the question is missing from the section the answer would "

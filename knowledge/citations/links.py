@@ -7,7 +7,11 @@ import re
 
 _MARKDOWN_IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]*)[^)]*\)")
 _MARKDOWN_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]*)[^)]*\)")
-_HTML_TAG = re.compile(r"<\s*/?\s*(?:img|a|script|iframe|style|object|embed|svg|link|meta)\b[^>]*>", re.IGNORECASE)
+# HTML that could load or run something, and the prompt's own fences and roles: an answer goes back
+# into the next turn's history, where a quoted "<system>" would pose as an instruction. A tag left
+# unclosed ("</system [1]") is removed up to its name, so the citation marker after it survives.
+_HTML_TAG = re.compile(r"<\s*[/\\]?\s*(?:img|a|script|iframe|style|object|embed|svg|link|meta|system|source|sources|"
+                       r"user|assistant|instructions?)\b(?:[^<>\n]*>)?", re.IGNORECASE)
 _BARE_URL = re.compile(r"(?:https?://|www\.|javascript:|data:|vbscript:)[^\s<>\")\]]*", re.IGNORECASE)
 
 

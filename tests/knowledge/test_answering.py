@@ -422,11 +422,11 @@ def test_near_miss_question_abstains_without_calling_the_generator(indexed: Inde
 @pytest.mark.slow
 def test_unmatched_focus_check_decides_the_near_miss(indexed: Indexed) -> None:
     question = "Does the R7 support IPv6?"
-    checked = pipeline_for(indexed, Scripted(quote("WPA3")), max_unmatched_focus=0.22,
+    checked = pipeline_for(indexed, Scripted(quote("WPA3")), max_unmatched_focus=0.22, min_answer_confidence=0.0,
                            min_answer_probability=0.0).answer(question, filters=ACME)
     assert checked.abstained and checked.handoff_reason == UNCOVERED_FOCUS
-    unchecked = pipeline_for(indexed, extractive_generator(indexed[0]), min_answer_probability=0.0).answer(
-        question, filters=ACME)
+    unchecked = pipeline_for(indexed, extractive_generator(indexed[0]), min_answer_confidence=0.0,
+                             min_answer_probability=0.0).answer(question, filters=ACME)
     assert not unchecked.abstained
 
 
