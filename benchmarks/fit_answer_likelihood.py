@@ -127,7 +127,7 @@ def main(args: argparse.Namespace) -> None:
     model = AnswerLikelihood.fit(evidence, right, weights, l2=args.l2, trained_on=" + ".join(args.set))
     table = {f"{t:.2f}": {s.name: outcome(s.observed, model, t) for s in sets} for t in args.thresholds}
     eligible = [t for t in args.thresholds
-                if all(outcome(s.observed, model, t)["abstention_rate"] <= args.max_abstention for s in sets)]
+                if all(figures["abstention_rate"] <= args.max_abstention for figures in table[f"{t:.2f}"].values())]
     print(json.dumps({"model": model.to_dict(), "thresholds": table,
                       "largest_threshold_within_bound": max(eligible) if eligible else None}, indent=2))
     if args.out:
