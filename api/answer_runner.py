@@ -115,9 +115,12 @@ class AnswerRun:
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._deadline = self._loop.time() + timeout_s
+        self._started = False
         self.generated_tokens = 0
 
     def start(self) -> None:
+        """Queue the answer for a worker; may be called from any thread."""
+        self._started = True
         try:
             self._gate.submit(self._work)
         except RuntimeError:  # the executor is shutting down
@@ -125,8 +128,11 @@ class AnswerRun:
             raise
 
     def cancel(self) -> None:
-        """Stop generating at the next token (or skip the answer if it has not started)."""
+        """Stop generating at the next token, or skip the answer if no worker has taken it yet (a
+        run never started gives its place in the gate back now)."""
         self._cancel.set()
+        if not self._started:
+            self._ticket.release()
 
     async def events(self) -> AsyncIterator[AnswerEvent]:
         """:raises RequestTimeoutError: past the deadline; or whatever the answer service raised."""

@@ -6,8 +6,11 @@ conversation; a refused request waits briefly, as Retry-After asks) for a fixed 
 requests, 429/503 counts, and lost turns (accepted requests without a finished turn record), which
 must be zero. The API overhead is the p50 latency of non-streaming chat through HTTP at concurrency 1
 divided by the p50 of calling the answer service directly, the two alternated call by call.
+``--generator local`` serves the embedded default (SmolLM2) instead, for the overhead on answers
+that take seconds (use few rounds and one level).
 
     python benchmarks/api_load.py --levels 1 2 4 8 16 --seconds 10 [--json]
+    python benchmarks/api_load.py --generator local --levels 1 --seconds 5 --rounds 8
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ def api_overhead(settings: Settings, base: str, key: str, rounds: int) -> tuple[
     call by call so both see the same machine load; and the p50 of ``GET /healthz`` through the same
     client and middleware, the floor any route pays on loopback."""
     service = AnswerService(settings, KnowledgeSearch(settings, build_document_store(settings)),
-                            build_generator(settings, "extractive"))
+                            build_generator(settings))
     service.warm_up()
     filters = metadata_filters(tenant="bench")
     direct, http, bare = [], [], []
@@ -142,15 +145,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=40, help="calls for the API overhead ratio")
     parser.add_argument("--concurrency-limit", type=int, default=2, help="api.generator_concurrency")
     parser.add_argument("--queue", type=int, default=4, help="api.generator_queue")
+    parser.add_argument("--generator", choices=["extractive", "local"], default="extractive",
+                        help="the server's and the direct service's generator")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
     data_dir = Path(tempfile.mkdtemp(prefix="supportbot-load-")) / "data"
-    env = {**os.environ, "SUPPORTBOT_DATA_DIR": str(data_dir), "SUPPORTBOT_GENERATOR__BACKEND": "extractive",
+    env = {**os.environ, "SUPPORTBOT_DATA_DIR": str(data_dir), "SUPPORTBOT_GENERATOR__BACKEND": args.generator,
            "SUPPORTBOT_API__RATE_LIMIT_PER_MINUTE": "1000000", "SUPPORTBOT_API__RATE_LIMIT_BURST": "1000000",
            "SUPPORTBOT_API__GENERATOR_CONCURRENCY": str(args.concurrency_limit),
            "SUPPORTBOT_API__GENERATOR_QUEUE": str(args.queue), "HF_HUB_OFFLINE": "1"}
-    settings = Settings(data_dir=data_dir, generator={"backend": "extractive"})
+    settings = Settings(data_dir=data_dir, generator={"backend": args.generator})
     key = prepare(data_dir, settings)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -184,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     engine.dispose()
     for level in levels:
         level["lost_turns"] = sum(1 for turn_id in level.pop("turn_ids") if finished.get(turn_id) != "answered")
-    result = {"generator_concurrency": args.concurrency_limit, "generator_queue": args.queue, "levels": levels,
+    result = {"generator": args.generator, "generator_concurrency": args.concurrency_limit, "generator_queue": args.queue, "levels": levels,
               "pending_turns_left": int(pending), "accepted_requests": accepted, "turn_records": len(finished),
               "direct_p50_ms": round(direct, 1),
               "http_p50_ms": round(http, 1), "api_overhead_ratio": round(http / direct, 3) if direct else None,

@@ -5,8 +5,9 @@ gives, so a row written here equals one written through the model."""
 
 from __future__ import annotations
 
-from functools import cache
-from typing import Any
+from collections.abc import Callable
+from functools import cache, partial
+from typing import Any, cast
 
 from sqlalchemy import Table
 from sqlmodel import SQLModel
@@ -19,14 +20,24 @@ def table_of(model: type[SQLModel]) -> Table:
 
 
 @cache
-def _defaulted_fields(model: type[SQLModel]) -> tuple[str, ...]:
-    return tuple(name for name, field in model.model_fields.items() if not field.is_required())
+def _defaults(model: type[SQLModel]) -> tuple[tuple[str, Callable[[], Any]], ...]:
+    """Each defaulted field with a function giving its default. Resolved once per model: pydantic's
+    ``get_default`` inspects the factory's signature on every call, which cost more than the
+    values themselves on the chat path."""
+    resolved: list[tuple[str, Callable[[], Any]]] = []
+    for name, field in model.model_fields.items():
+        if field.is_required():
+            continue
+        factory = field.default_factory
+        if factory is None or field.default_factory_takes_validated_data:
+            resolved.append((name, partial(field.get_default, call_default_factory=True, validated_data={})))
+        else:
+            resolved.append((name, cast(Callable[[], Any], factory)))
+    return tuple(resolved)
 
 
 def row_of(model: type[SQLModel], **values: Any) -> dict[str, Any]:
     """Every column of ``model``: ``values``, and the field defaults (factories called) for the rest."""
-    fields = model.model_fields
-    row = {name: fields[name].get_default(call_default_factory=True)
-           for name in _defaulted_fields(model) if name not in values}
+    row = {name: default() for name, default in _defaults(model) if name not in values}
     row.update(values)
     return row

@@ -337,6 +337,10 @@ class LocalGenerator:
             with self._generation_lock, torch.inference_mode():
                 if run.cancel.is_set():
                     return
+                if self.threads:
+                    # Per thread under OpenMP: warm_up's setting does not reach this new thread,
+                    # which would otherwise take every core (README, "API overhead").
+                    torch.set_num_threads(self.threads)
                 if request.adapter is not None and request.adapter != self._adapter_version:
                     raise GenerationRejected(f"adapter {request.adapter!r} is not loaded in the local generator "
                                              f"(active: {self._adapter_version or 'base model'})")

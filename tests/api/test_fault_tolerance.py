@@ -151,3 +151,50 @@ def test_no_database_connection_is_held_while_answers_wait_or_run(make_api: Make
             asker.join(30)
     assert pending == 2 and held[-1] == 0, f"connections still checked out while answering: {held[-5:]}"
     assert statuses == [200, 200]
+
+
+def _on_insert(api: Any, table: str, action: Any) -> None:
+    @event.listens_for(api.state.engine, "before_cursor_execute")
+    def _pending_write(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if statement.lstrip().upper().startswith(f"INSERT INTO {table.upper()} "):
+            action()
+
+
+def test_a_pending_turn_that_cannot_be_written_drops_the_answer_and_stores_nothing(make_api: MakeApi) -> None:
+    """The answer starts beside the pending write: when that write fails, the answer computed
+    meanwhile is dropped unstored, no conversation is left behind and the answer's place is freed."""
+    api = make_api()
+    failing = {"on": True}
+
+    def fail() -> None:
+        if failing["on"]:
+            raise ConnectionError("database went away (injected)")
+
+    _on_insert(api, "turn", fail)
+    response = api.client.post("/v1/chat", json={"message": RESET_QUESTION, "channel": "web"}, headers=api.headers())
+    assert response.status_code >= 500
+    deadline = time.monotonic() + 10
+    while api.state.gate.admitted and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert api.state.gate.admitted == 0
+    with open_session(api.state.engine) as session:
+        assert turns.count_turns(session, tenant_id="acme") == 0
+        assert api.client.get("/v1/conversations", headers=api.headers()).json()["items"] == []
+    failing["on"] = False
+    assert api.client.post("/v1/chat", json={"message": RESET_QUESTION, "channel": "web"},
+                           headers=api.headers()).status_code == 200
+
+
+def test_an_answer_faster_than_its_pending_write_is_stored_after_it(make_api: MakeApi) -> None:
+    """The answer waits for its turn to be written before storing itself: a slow pending write
+    still ends as one answered turn, never an update of a missing row followed by a pending one."""
+    api = make_api()
+    # Before the transaction's first statement: on SQLite a slow write inside it would hold the
+    # write lock and make the answer's update wait anyway, as PostgreSQL would not.
+    _on_insert(api, "conversation", lambda: time.sleep(0.3))
+    response = api.client.post("/v1/chat", json={"message": RESET_QUESTION, "channel": "web"}, headers=api.headers())
+    assert response.status_code == 200, response.text
+    with open_session(api.state.engine) as session:
+        stored = session.exec(select(Turn)).all()
+    assert [(str(turn.id), turn.status) for turn in stored] == [(response.json()["turn_id"], TurnStatus.ANSWERED.value)]
+    assert stored[0].answer == response.json()["answer"]

@@ -178,6 +178,23 @@ def test_greedy_generation_is_deterministic(generator: LocalGenerator, base_repl
     assert generate_text(generator, QUESTION) == base_reply
 
 
+def test_the_thread_setting_reaches_the_generation_thread(generator: LocalGenerator,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: ``threads`` was set once, in the thread that loaded the model. Under OpenMP the
+    setting is per thread, so every reply was generated on torch's default (all cores) whatever
+    the setting said."""
+    set_in: list[tuple[str, int]] = []
+    set_num_threads = torch.set_num_threads
+
+    def recording(count: int) -> None:
+        set_in.append((threading.current_thread().name, count))
+        set_num_threads(count)
+
+    monkeypatch.setattr(torch, "set_num_threads", recording)
+    assert generate_text(generator, GenerationRequest(messages=QUESTION.messages, max_new_tokens=2)).strip()
+    assert (THREAD_NAME, 1) in set_in
+
+
 @pytest.mark.slow
 def test_streamed_pieces_add_up_to_the_plain_generation(generator: LocalGenerator) -> None:
     pieces = list(generator.stream(QUESTION))
