@@ -185,10 +185,11 @@ def test_a_pending_turn_that_cannot_be_written_drops_the_answer_and_stores_nothi
                            headers=api.headers()).status_code == 200
 
 
-def test_an_answer_faster_than_its_pending_write_is_stored_after_it(make_api: MakeApi) -> None:
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def test_an_answer_faster_than_its_pending_write_is_stored_after_it(make_api: MakeApi, database: str) -> None:
     """The answer waits for its turn to be written before storing itself: a slow pending write
     still ends as one answered turn, never an update of a missing row followed by a pending one."""
-    api = make_api()
+    api = make_api(database=database)
     # Before the transaction's first statement: on SQLite a slow write inside it would hold the
     # write lock and make the answer's update wait anyway, as PostgreSQL would not.
     _on_insert(api, "conversation", lambda: time.sleep(0.3))
