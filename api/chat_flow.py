@@ -182,9 +182,9 @@ async def start_chat(state: AppState, *, tenant_id: str, request: ChatRequest,
     """
     service = state.service
     question = service.validate(request.message)
-    ticket = state.gate.admit()
     filters: dict[str, Any] | None = metadata_filters(
         tenant=tenant_id, **(request.filters.model_dump() if request.filters else {}))
+    ticket = state.gate.admit()  # from here on owned by the answer run, which gives it back
 
     def answer_run(store: Callable[[Answer, int], None]) -> AnswerRun:
         return AnswerRun(state.gate, ticket, produce=lambda: service.stream(question, chat.history, filters),
