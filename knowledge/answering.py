@@ -207,7 +207,9 @@ class AnswerPipeline:
             return LOW_SUPPORT
         if not settings.min_answer_confidence and settings.max_unmatched_focus >= 1 and self.likelihood is None:
             return None
-        evidence = self.evidence(query, chunks, coverage=coverage)
+        # the unmatched focus costs an encoder pass: measured only when a check reads it
+        evidence = self.evidence(query, chunks, coverage=coverage,
+                                 focus=self.likelihood is not None or settings.max_unmatched_focus < 1)
         if evidence.assessment.confidence < settings.min_answer_confidence:
             return LOW_SUPPORT
         if evidence.assessment.unmatched_focus > settings.max_unmatched_focus:
@@ -216,11 +218,13 @@ class AnswerPipeline:
             return UNLIKELY_ANSWER
         return None
 
-    def evidence(self, query: str, chunks: list[Document], *, coverage: float | None = None) -> AnswerEvidence:
+    def evidence(self, query: str, chunks: list[Document], *, coverage: float | None = None,
+                 focus: bool = True) -> AnswerEvidence:
         """What the abstention decision weighs about the sentence an extractive answer would quote
         from ``chunks`` (retrieved for ``query``); ``coverage``: its :func:`question_coverage`, when
-        already known."""
-        assessment = self.extractive.assess(query, [chunk.content or "" for chunk in chunks], source_context(chunks))
+        already known; ``focus``: measure its section's unmatched focus (an encoder pass)."""
+        assessment = self.extractive.assess(query, [chunk.content or "" for chunk in chunks], source_context(chunks),
+                                            focus=focus)
         return AnswerEvidence(assessment, retrieval_support=retrieval_support(chunks) or 0.0,
                               question_coverage=question_coverage(query, chunks) if coverage is None else coverage)
 
