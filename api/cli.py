@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from api.cli_actions import add_actions_commands
 from api.cli_admin import add_admin_commands
 from api.cli_answers import add_answer_commands
+from api.cli_calibration import add_calibration_commands
 from api.cli_strategies import add_strategy_commands
 from api.cli_training import add_training_commands
 from api.cli_worker import add_worker_commands
@@ -171,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     retrieval.add_argument("--json", action="store_true")
     retrieval.set_defaults(handler=cmd_eval_retrieval)
     add_answer_commands(commands, eval_kinds)
+    add_calibration_commands(eval_kinds)
     add_strategy_commands(eval_kinds)
     add_admin_commands(commands)
     add_actions_commands(commands)

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from api.cli_arguments import fraction
 from core.settings import Settings
 
 COLUMNS = ("rouge_l", "bleu", "token_f1", "citation_precision", "p50_ms", "trainable_params", "train_seconds",
@@ -54,13 +55,6 @@ def _cell(value: Any) -> str:
     return f"{value:15.3f}" if value is not None else f"{'n.a.':>15}"
 
 
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be within (0, 1), not {text}")
-    return value
-
-
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -72,7 +66,7 @@ def add_strategy_commands(eval_kinds: Any) -> None:
     strategies = eval_kinds.add_parser(
         "strategies", help="prompt-only, RAG, LoRA and LoRA+RAG on one held-out split: accuracy and cost")
     strategies.add_argument("--dataset", required=True, type=Path)
-    strategies.add_argument("--train-fraction", type=_fraction, default=0.7,
+    strategies.add_argument("--train-fraction", type=fraction, default=0.7,
                             help="share of the questions (whole groups) used for training")
     strategies.add_argument("--seed", type=int, default=0, help="seed of the split and of the training")
     strategies.add_argument("--train-questions", type=_positive, default=None,

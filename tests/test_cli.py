@@ -119,3 +119,43 @@ def test_eval_answers_reports_metrics_per_generator(tmp_path: Path) -> None:
         assert isinstance(metrics[key], float | int) and metrics[key] > 0, key
     assert metrics["p50_ms"] <= metrics["p95_ms"]
     assert metrics["grounded_rate"] > 0  # extractive answers quote their sources
+
+
+def test_eval_calibrate_chooses_a_threshold_on_one_half_and_reports_the_other(tmp_path: Path) -> None:
+    result = run_cli("eval", "calibrate", "--dataset", str(Path(__file__).parent / "data/manuals-eval"),
+                     "--limit", "40", "--thresholds", "0.3,0.45,0.6,0.75", "--json", data_dir=tmp_path / "data")
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    report = json.loads(lines[0])
+    assert report["seed"] == 7 and report["max_abstention"] == 0.15 and report["current"] == 0.45
+    assert report["n_calibration"]["answerable"] + report["n_test"]["answerable"] == 40
+    rows = report["calibration"]
+    assert [row["min_answer_probability"] for row in rows] == [0.3, 0.45, 0.6, 0.75]
+    withheld = [row["abstention_rate"] for row in rows]
+    assert withheld == sorted(withheld)  # a higher threshold withholds everything a lower one does, and more
+    within = [row["min_answer_probability"] for row in rows if row["abstention_rate"] <= 0.15]
+    assert report["chosen"] == (max(within) if within else None)
+    assert result.returncode == (0 if within else 1)
+    assert set(report["test_current"]) == {"citation_precision", "abstention_rate", "unanswerable_abstention_rate",
+                                           "rouge_l"}
+    if report["chosen"] == report["current"]:
+        assert report["test_chosen"] == report["test_current"]
+
+
+@pytest.mark.parametrize(("option", "value", "reason"), [
+    ("--thresholds", "0.4,1.5", "must be within (0, 1), not 1.5"),
+    ("--thresholds", "0.4,high", "not a number: 'high'"),
+    ("--thresholds", ",", "give at least one threshold"),
+    ("--max-abstention", "0", "must be within (0, 1), not 0"),
+])
+def test_eval_calibrate_refuses_bad_options(tmp_path: Path, option: str, value: str, reason: str) -> None:
+    result = run_cli("eval", "calibrate", "--dataset", str(tmp_path), option, value, data_dir=tmp_path)
+    assert result.returncode == 2 and option in result.stderr and reason in result.stderr
+    assert result.stdout == ""
+
+
+def test_eval_calibrate_names_the_malformed_dataset_line(tmp_path: Path) -> None:
+    (tmp_path / "corpus.jsonl").write_text('{"id": "a", "title": "t", "text": "x"}\n')
+    (tmp_path / "questions.jsonl").write_text('{"id": "q1", "question": "?"}\n{"id": 2\n')
+    result = run_cli("eval", "calibrate", "--dataset", str(tmp_path), data_dir=tmp_path)
+    assert result.returncode == 2 and "questions.jsonl:2: invalid JSON" in result.stderr

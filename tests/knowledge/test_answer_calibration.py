@@ -1,10 +1,11 @@
-"""The calibration/test split of the answer evaluation."""
+"""The calibration/test split of the answer evaluation, and the choice of a threshold on it."""
 
 from __future__ import annotations
 
 from knowledge.evaluation.answer_eval import EvalQuestions
 from knowledge.evaluation.calibration import halves, is_calibration
 from knowledge.evaluation.dataset import EvalDataset, Question
+from knowledge.evaluation.threshold_calibration import choose_threshold
 
 
 def _questions() -> EvalQuestions:
@@ -39,3 +40,26 @@ def test_the_split_does_not_depend_on_the_order() -> None:
     assert is_calibration(Question(id="x", question="?", group="g1")) == is_calibration(
         Question(id="y", question="?", group="g1")
     )
+
+
+def _figures(abstention: float | None) -> dict[str, float | None]:
+    return {"citation_precision": 0.9, "abstention_rate": abstention, "unanswerable_abstention_rate": 0.8,
+            "rouge_l": 0.2}
+
+
+def test_the_chosen_threshold_is_the_largest_within_the_bound() -> None:
+    scored = [(0.5, _figures(0.16)), (0.3, _figures(0.05)), (0.4, _figures(0.15)), (0.6, _figures(0.3))]
+    assert choose_threshold(scored, 0.15) == 0.4
+    assert choose_threshold(scored, 0.2) == 0.5
+    assert choose_threshold(scored, 0.5) == 0.6
+
+
+def test_a_noisy_dip_past_the_bound_is_not_chosen() -> None:
+    scored = [(0.3, _figures(0.1)), (0.4, _figures(0.17)), (0.5, _figures(0.14))]
+    assert choose_threshold(scored, 0.15) == 0.3
+
+
+def test_no_threshold_when_even_the_smallest_withholds_too_much() -> None:
+    assert choose_threshold([(0.3, _figures(0.2)), (0.4, _figures(0.3))], 0.15) is None
+    assert choose_threshold([(0.3, _figures(None))], 0.15) is None  # no answerable questions
+    assert choose_threshold([], 0.15) is None
