@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from api.cli_arguments import held_out_share, positive_int
 from core.settings import Settings
 
 if TYPE_CHECKING:
@@ -102,10 +103,10 @@ def add_answer_commands(commands: Any, eval_kinds: Any) -> None:
 
     answers = eval_kinds.add_parser("answers", help="answer quality, citations and abstention per generator")
     answers.add_argument("--dataset", required=True, type=Path)
-    answers.add_argument("--limit", type=int, default=None, help="a seeded sample of N answerable (and N unanswerable) questions")
+    answers.add_argument("--limit", type=positive_int, default=None, help="a seeded sample of N answerable (and N unanswerable) questions")
     answers.add_argument("--generator", action="append", choices=GENERATORS,
                          help="repeatable; default: extractive and local (local also runs prompt-only)")
-    answers.add_argument("--holdout", type=float, default=0.0,
+    answers.add_argument("--holdout", type=held_out_share, default=0.0,
                          help="hold this fraction of the corpus's documents out of the index; their questions become unanswerable")
     answers.add_argument("--no-prompt-only", action="store_true", help="skip the local model without retrieval")
     answers.add_argument("--json", action="store_true")

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from api.cli_arguments import fraction
+from api.cli_arguments import fraction, held_out_share, positive_int
 from core.settings import Settings
 
 COLUMNS = ("citation_precision", "abstention_rate", "unanswerable_abstention_rate", "rouge_l")
@@ -64,9 +64,9 @@ def add_calibration_commands(eval_kinds: Any) -> None:
         "calibrate", help="choose answer.min_answer_probability on a calibration half of a data set's questions "
                           "and report it on the other half")
     calibrate.add_argument("--dataset", required=True, type=Path)
-    calibrate.add_argument("--limit", type=int, default=None,
+    calibrate.add_argument("--limit", type=positive_int, default=None,
                            help="a seeded sample of N answerable (and N unanswerable) questions")
-    calibrate.add_argument("--holdout", type=float, default=0.0,
+    calibrate.add_argument("--holdout", type=held_out_share, default=0.0,
                            help="hold this fraction of the corpus's documents out of the index; their questions "
                                 "become unanswerable")
     calibrate.add_argument("--seed", type=int, default=7,

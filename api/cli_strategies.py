@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from api.cli_arguments import fraction
+from api.cli_arguments import fraction, positive_int
 from core.settings import Settings
 
 COLUMNS = ("rouge_l", "bleu", "token_f1", "citation_precision", "p50_ms", "trainable_params", "train_seconds",
@@ -55,13 +55,6 @@ def _cell(value: Any) -> str:
     return f"{value:15.3f}" if value is not None else f"{'n.a.':>15}"
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, not {text}")
-    return value
-
-
 def add_strategy_commands(eval_kinds: Any) -> None:
     strategies = eval_kinds.add_parser(
         "strategies", help="prompt-only, RAG, LoRA and LoRA+RAG on one held-out split: accuracy and cost")
@@ -69,14 +62,14 @@ def add_strategy_commands(eval_kinds: Any) -> None:
     strategies.add_argument("--train-fraction", type=fraction, default=0.7,
                             help="share of the questions (whole groups) used for training")
     strategies.add_argument("--seed", type=int, default=0, help="seed of the split and of the training")
-    strategies.add_argument("--train-questions", type=_positive, default=None,
+    strategies.add_argument("--train-questions", type=positive_int, default=None,
                             help="train on at most N answerable questions of the training side")
-    strategies.add_argument("--test-questions", type=_positive, default=30,
+    strategies.add_argument("--test-questions", type=positive_int, default=30,
                             help="score at most N answerable questions of the held-out side (default 30: each is "
                                  "answered four times, about 30 s on two cores)")
-    strategies.add_argument("--context-words", type=_positive, default=60,
+    strategies.add_argument("--context-words", type=positive_int, default=60,
                             help="words of the gold passage kept around the answer in each training example")
-    strategies.add_argument("--max-new-tokens", type=_positive, default=64, help="answer length limit")
+    strategies.add_argument("--max-new-tokens", type=positive_int, default=64, help="answer length limit")
     strategies.add_argument("--epochs", type=float, default=1.0, help="passes over the training examples")
     strategies.add_argument("--max-steps", type=int, default=-1, help="stop training after N steps (-1: epochs)")
     strategies.add_argument("--threads", type=int, default=0,

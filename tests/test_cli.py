@@ -147,11 +147,23 @@ def test_eval_calibrate_chooses_a_threshold_on_one_half_and_reports_the_other(tm
     ("--thresholds", "0.4,high", "not a number: 'high'"),
     ("--thresholds", ",", "give at least one threshold"),
     ("--max-abstention", "0", "must be within (0, 1), not 0"),
+    ("--holdout", "1", "must be at least 0 and below 1, not 1"),
+    ("--limit", "0", "must be >= 1, not 0"),
+    ("--limit", "ten", "not a whole number: 'ten'"),
 ])
 def test_eval_calibrate_refuses_bad_options(tmp_path: Path, option: str, value: str, reason: str) -> None:
     result = run_cli("eval", "calibrate", "--dataset", str(tmp_path), option, value, data_dir=tmp_path)
     assert result.returncode == 2 and option in result.stderr and reason in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize(("option", "value", "reason"), [
+    ("--holdout", "-0.1", "must be at least 0 and below 1, not -0.1"),
+    ("--limit", "-3", "must be >= 1, not -3"),
+])
+def test_eval_answers_refuses_bad_sample_options(tmp_path: Path, option: str, value: str, reason: str) -> None:
+    result = run_cli("eval", "answers", "--dataset", str(tmp_path), option, value, data_dir=tmp_path)
+    assert result.returncode == 2 and option in result.stderr and reason in result.stderr
 
 
 def test_eval_calibrate_names_the_malformed_dataset_line(tmp_path: Path) -> None:
