@@ -16,6 +16,7 @@ from typing import Literal
 from haystack import Document
 
 from core.schemas import Citation
+from knowledge.citations.instructions import addresses_the_assistant
 from knowledge.citations.links import remove_foreign_links
 from knowledge.citations.markers import marker_numbers, strip_markers, with_markers
 from knowledge.citations.support import MIN_CLAIM_TERMS, best_passage, content_terms, support
@@ -57,6 +58,12 @@ def _holds(sentence: str, canary: str) -> bool:
     return bool(squeezed) and squeezed in _squeezed(sentence)
 
 
+def _never_shown(sentence: str, canary: str) -> bool:
+    """Dropped whatever the sources say: the system prompt's secret marker, or a sentence spoken to
+    the assistant (a planted instruction a model repeats is "supported" by the document planting it)."""
+    return (bool(canary) and _holds(sentence, canary)) or addresses_the_assistant(sentence)
+
+
 def _echoes(terms: frozenset[str], withheld: str, threshold: float, scores: list[float]) -> bool:
     """Whether ``withheld`` supports a claim at least as well as the threshold and every source."""
     return bool(withheld) and support(terms, withheld) >= max([threshold, *scores])
@@ -74,11 +81,11 @@ def stream_verdict(sentence: str, sources: list[str], threshold: float, *, withh
                    canary: str = "") -> StreamVerdict:
     """Whether a finished ``sentence`` may be streamed before the whole answer is checked: the
     per-sentence decisions of :func:`check_citations`, so that a sentence the final check would drop
-    is never shown and then taken back. ``withhold``: it holds ``canary`` or is a claim ``withheld``
-    (the system prompt) supports better than the sources; ``unsupported``: a claim no source supports
+    is never shown and then taken back. ``withhold``: it holds ``canary``, addresses the assistant, or
+    is a claim ``withheld`` (the system prompt) supports better than the sources; ``unsupported``: a claim no source supports
     at ``threshold``; ``supported``: a claim a source supports; ``aside``: too short to be a claim.
     Only ``supported`` and ``aside`` sentences are shown."""
-    if canary and _holds(sentence, canary):
+    if _never_shown(sentence, canary):
         return "withhold"
     terms = content_terms(strip_markers(sentence))
     if len(terms) < MIN_CLAIM_TERMS:
@@ -95,7 +102,9 @@ def check_citations(answer: str, sources: list[Document], threshold: float, *, w
 
     ``withheld`` is text that must never be repeated (the system prompt): a sentence it supports
     better than any source is dropped even when a source would pass the threshold. A sentence that
-    holds ``canary`` (the system prompt's secret marker) is always dropped, claim or not."""
+    holds ``canary`` (the system prompt's secret marker) or addresses the assistant
+    (:mod:`knowledge.citations.instructions`: a planted instruction, echoed) is always dropped,
+    claim or not."""
     texts = [doc.content or "" for doc in sources]
     answer, links_removed = remove_foreign_links(answer, link_sources(sources))
     renumbered: dict[int, int] = {}
@@ -103,7 +112,7 @@ def check_citations(answer: str, sources: list[Document], threshold: float, *, w
     kept: list[str] = []
     result = CitationCheck(text="", citations=[], grounded=False, links_removed=links_removed)
     for sentence in split_sentences(answer):
-        if canary and _holds(sentence, canary):
+        if _never_shown(sentence, canary):
             result.dropped.append(sentence)
             continue
         cited = marker_numbers(sentence)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from knowledge.answerability import section_words, unmatched_focus
+from knowledge.citations.instructions import addresses_the_assistant
 from knowledge.citations.markers import with_markers
 from knowledge.generation.base import GenerationRequest
 from knowledge.prompting.answer_prompt import ABSTAIN_PHRASE
@@ -100,7 +101,8 @@ def rank_sentences(question: str, sources: list[str], *, rank_prior: float = 0.1
     question_terms = term_set(question)
     candidates = [(number, position, sentence, term_set(sentence))
                   for number, text in enumerate(sources, start=1)
-                  for position, sentence in enumerate(split_sentences(text))]
+                  for position, sentence in enumerate(split_sentences(text))
+                  if not addresses_the_assistant(sentence)]  # planted, never manual content
     if not question_terms or not candidates:
         return []
     # idf over the sentences' own terms: a heading shared by a whole section is not evidence of rarity
