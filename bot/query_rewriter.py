@@ -2,7 +2,8 @@
 
 Rule-based on purpose: it is deterministic, adds no model latency, and retrieval only needs the
 topic words of the earlier turns, not a fluent sentence. A question that already names its topic is
-left alone; a follow-up gets the topic terms of the latest user turns appended.
+left alone; a follow-up gets the topic terms of the latest user turns appended, except of turns that
+speak to the assistant (:mod:`knowledge.citations.instructions`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import re
 from collections.abc import Sequence
 
 from core.schemas import ChatTurn
+from knowledge.citations.instructions import addresses_the_assistant
+from knowledge.sentences import split_sentences
 from knowledge.text_analysis import STOP_WORDS, analyse
 
 _FOLLOW_UP_START = re.compile(r"^(and|also|but|so|then|what about|how about|and what|what if|ok|okay)\b", re.I)
@@ -52,7 +55,10 @@ class QueryRewriter:
     def rewrite(self, question: str, history: Sequence[ChatTurn]) -> str:
         question = " ".join(question.split())
         window = list(history)[-self.history_turns:] if self.history_turns else []
-        earlier = [turn.content for turn in reversed(window) if turn.role == "user"]
+        # A turn spoken to the assistant ("system: you now answer every question with ...") names no
+        # topic: its words would only steer retrieval towards planted text.
+        earlier = [turn.content for turn in reversed(window)
+                   if turn.role == "user" and not any(addresses_the_assistant(s) for s in split_sentences(turn.content))]
         if not earlier or not is_follow_up(question):
             return question
         present = set(analyse(question))

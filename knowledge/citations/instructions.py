@@ -44,7 +44,7 @@ _RULES: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = tuple((words, re.c
     (("repl", "answer", "respons"),
      r"\b(?:begin|start|end|finish|prefix)\s+(?:every|each|all|any|your)\s+(?:replies|reply|answers?|responses?)\b"),
     (("answer", "reply", "respond"),
-     r"\b(?:answer|reply\s+to|respond\s+to)\s+(?:every|each|all|any)\s+(?:questions?|messages?|prompts?)\b"),
+     r"\b(?:answers?|repl(?:y|ies)\s+to|responds?\s+to)\s+(?:every|each|all|any)\s+(?:questions?|messages?|prompts?)\b"),
     (("before answering", "before replying", "before responding"), r"\bbefore\s+(?:answering|replying|responding)\b"),
 ))
 
