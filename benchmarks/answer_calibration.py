@@ -23,7 +23,7 @@ import json
 
 from core.settings import Settings
 from knowledge.evaluation.dataset import load_dataset
-from knowledge.evaluation.threshold_calibration import recorded_halves, score_extractive
+from knowledge.evaluation.threshold_calibration import recorded_halves, score_extractive, with_answer_settings
 
 
 def grid_points(grid: list[str]) -> list[dict[str, float | int]]:
@@ -52,7 +52,7 @@ def main() -> None:
     run = recorded_halves(base, load_dataset(args.dataset), limit=args.limit, holdout=args.holdout, seed=args.seed,
                           progress_bar=False)
     for point in grid_points(args.grid) or [{}]:
-        settings = base.model_copy(update={"answer": base.answer.model_copy(update=point)})
+        settings = with_answer_settings(base, point)
         print(
             json.dumps(
                 {

@@ -60,9 +60,9 @@ def choose_threshold(scored: Sequence[tuple[float, Mapping[str, float | None]]],
     return chosen
 
 
-def with_threshold(settings: Settings, threshold: float) -> Settings:
-    return settings.model_copy(update={"answer": settings.answer.model_copy(
-        update={"min_answer_probability": threshold})})
+def with_answer_settings(settings: Settings, updates: Mapping[str, object]) -> Settings:
+    """``settings`` with some of its ``answer`` settings replaced (a calibration grid point)."""
+    return settings.model_copy(update={"answer": settings.answer.model_copy(update=dict(updates))})
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,11 @@ def calibrate_answer_threshold(settings: Settings, dataset: EvalDataset, *, limi
     (:func:`choose_threshold`) and score it and the current setting on the test half."""
     run = recorded_halves(settings, dataset, limit=limit, holdout=holdout, seed=seed, progress_bar=progress_bar)
     calibration, test = run.calibration, run.test
-    grid = [(threshold, score_extractive(with_threshold(settings, threshold), run.search, calibration, run.doc_ids))
+
+    def at(threshold: float) -> Settings:
+        return with_answer_settings(settings, {"min_answer_probability": threshold})
+
+    grid = [(threshold, score_extractive(at(threshold), run.search, calibration, run.doc_ids))
             for threshold in tqdm(sorted(thresholds), desc="thresholds", unit="threshold", disable=not progress_bar,
                                   file=sys.stderr)]
     chosen = choose_threshold(grid, max_abstention)
@@ -105,7 +109,7 @@ def calibrate_answer_threshold(settings: Settings, dataset: EvalDataset, *, limi
         "n_test": {"answerable": len(test.answerable), "unanswerable": len(test.unanswerable)},
         "calibration": [{"min_answer_probability": threshold, **figures} for threshold, figures in grid],
         "chosen": chosen,
-        "test_chosen": (score_extractive(with_threshold(settings, chosen), run.search, test, run.doc_ids)
+        "test_chosen": (score_extractive(at(chosen), run.search, test, run.doc_ids)
                         if chosen is not None else None),
         "current": current,
         "test_current": score_extractive(settings, run.search, test, run.doc_ids),
