@@ -73,7 +73,7 @@ def add_calibration_commands(eval_kinds: Any) -> None:
                            help="draws the sample and the held-out documents (default 7: not the 13 that "
                                 "`eval answers` reports, so the threshold is chosen on other questions)")
     calibrate.add_argument("--thresholds", type=_thresholds, default=None,
-                           help="comma-separated candidates within (0, 1) (default 0.30, 0.35, ... 0.80)")
+                           help="comma-separated candidates within (0, 1) (default 0.30, 0.32, ... 0.80)")
     calibrate.add_argument("--max-abstention", type=fraction, default=0.15,
                            help="the largest share of answerable questions it may withhold (default 0.15)")
     calibrate.add_argument("--json", action="store_true", help="print the report as one JSON object")

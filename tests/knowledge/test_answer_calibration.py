@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from knowledge.evaluation.answer_eval import EvalQuestions
 from knowledge.evaluation.calibration import halves, is_calibration
 from knowledge.evaluation.dataset import EvalDataset, Question
@@ -63,3 +65,11 @@ def test_no_threshold_when_even_the_smallest_withholds_too_much() -> None:
     assert choose_threshold([(0.3, _figures(0.2)), (0.4, _figures(0.3))], 0.15) is None
     assert choose_threshold([(0.3, _figures(None))], 0.15) is None  # no answerable questions
     assert choose_threshold([], 0.15) is None
+
+
+def test_the_default_candidates_step_finely_enough_to_use_the_bound() -> None:
+    from knowledge.evaluation.threshold_calibration import DEFAULT_THRESHOLDS
+
+    assert DEFAULT_THRESHOLDS[0] == 0.3 and DEFAULT_THRESHOLDS[-1] == 0.8
+    steps = {round(b - a, 2) for a, b in pairwise(DEFAULT_THRESHOLDS)}
+    assert steps == {0.02}
