@@ -7,7 +7,7 @@ from itertools import pairwise
 from knowledge.evaluation.answer_eval import EvalQuestions
 from knowledge.evaluation.calibration import halves, is_calibration
 from knowledge.evaluation.dataset import EvalDataset, Question
-from knowledge.evaluation.threshold_calibration import choose_threshold
+from knowledge.evaluation.threshold_calibration import DEFAULT_THRESHOLDS, choose_threshold
 
 
 def _questions() -> EvalQuestions:
@@ -68,8 +68,6 @@ def test_no_threshold_when_even_the_smallest_withholds_too_much() -> None:
 
 
 def test_the_default_candidates_step_finely_enough_to_use_the_bound() -> None:
-    from knowledge.evaluation.threshold_calibration import DEFAULT_THRESHOLDS
-
     assert DEFAULT_THRESHOLDS[0] == 0.3 and DEFAULT_THRESHOLDS[-1] == 0.8
     steps = {round(b - a, 2) for a, b in pairwise(DEFAULT_THRESHOLDS)}
     assert steps == {0.02}
