@@ -15,9 +15,11 @@ from knowledge.components.hybrid_retriever import HybridRetriever
 from knowledge.components.memory_bm25_retriever import MemoryBM25Retriever
 from knowledge.components.memory_embedding_retriever import MemoryEmbeddingRetriever
 from knowledge.components.query_embedder import QueryEmbedder
+from knowledge.components.query_likelihood_reranker import QueryLikelihoodReranker
 from knowledge.components.score_fusion import ScoreFusion
 from knowledge.components.sentence_reranker import SentenceReranker
 from knowledge.encoder import encoder_options
+from knowledge.generation.smollm2 import cache_dir_for
 from knowledge.persistent_store import PersistentDocumentStore
 
 RetrievalMode = Literal["hybrid", "bm25", "dense"]
@@ -39,9 +41,10 @@ def _retrievers(settings: Settings, store: DocumentStore) -> tuple[Any, Any]:
 
 def build_retrieval_pipeline(settings: Settings, store: DocumentStore, mode: RetrievalMode = "hybrid") -> Pipeline:
     """``query`` -> ``query_embedder`` -> ``hybrid`` (BM25 + dense + fusion) [-> ``reranker`` when
-    ``retrieval.rerank``]. With ``mode`` bm25 or dense only that retriever is built (``bm25``, or
-    ``query_embedder`` -> ``dense``: a :class:`HybridRetriever` without BM25, so that dense and
-    hybrid pay the same pipeline costs); the last component's ``documents`` is the ranking."""
+    ``retrieval.rerank``] [-> ``lm_reranker`` when ``retrieval.lm_rerank``]. With ``mode`` bm25 or
+    dense only that retriever is built (``bm25``, or ``query_embedder`` -> ``dense``: a
+    :class:`HybridRetriever` without BM25, so that dense and hybrid pay the same pipeline costs); the
+    last component's ``documents`` is the ranking."""
     bm25, dense = _retrievers(settings, store)
     pipeline = Pipeline()
     if mode == "bm25":
@@ -64,6 +67,11 @@ def build_retrieval_pipeline(settings: Settings, store: DocumentStore, mode: Ret
                                                             **encoder_options(settings)))
         pipeline.connect("hybrid.documents", "reranker.documents")
         pipeline.connect("query_embedder.embedding", "reranker.query_embedding")
+    if retrieval.lm_rerank:
+        pipeline.add_component("lm_reranker", QueryLikelihoodReranker(
+            model_dir=settings.generator.local.model_dir, cache_dir=str(cache_dir_for(settings.data_dir)),
+            weight=retrieval.lm_rerank_weight, candidates=retrieval.lm_rerank_candidates))
+        pipeline.connect("reranker.documents" if retrieval.rerank else "hybrid.documents", "lm_reranker.documents")
     return pipeline
 
 
@@ -126,12 +134,18 @@ class KnowledgeSearch:
         data: dict[str, dict[str, Any]] = {}
         if self.mode != "bm25":
             data["query_embedder"] = {"text": request.query}
-        reranking = self.mode == "hybrid" and self.settings.retrieval.rerank
+        retrieval = self.settings.retrieval
+        reranking = self.mode == "hybrid" and retrieval.rerank
         if self.mode == "hybrid":
-            candidates = max(request.top_k, self.settings.retrieval.rerank_candidates) if reranking else request.top_k
+            # each rerank stage reads at least its own candidates, and only the last one cuts to top_k
+            lm_candidates = retrieval.lm_rerank_candidates if retrieval.lm_rerank else 0
+            reranked = max(request.top_k, lm_candidates)
+            candidates = max(reranked, retrieval.rerank_candidates) if reranking else reranked
             data["hybrid"] = {"query": request.query, "filters": filters, "top_k": candidates}
             if reranking:
-                data["reranker"] = {"top_k": request.top_k}
+                data["reranker"] = {"top_k": reranked}
+            if retrieval.lm_rerank:
+                data["lm_reranker"] = {"query": request.query, "top_k": request.top_k}
         elif self.mode == "bm25":
             data["bm25"] = {"query": request.query, "filters": filters, "top_k": request.top_k}
         else:
@@ -142,7 +156,9 @@ class KnowledgeSearch:
             if _store_unreachable(exc):
                 raise BackendUnavailableError(f"the document store is unreachable: {exc}") from exc
             raise
-        last = "reranker" if reranking else self.mode
+        last: str = self.mode
+        if self.mode == "hybrid":
+            last = "lm_reranker" if retrieval.lm_rerank else "reranker" if reranking else "hybrid"
         return list(result[last]["documents"])
 
 

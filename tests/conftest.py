@@ -27,3 +27,14 @@ def samples_copy(tmp_path: Path) -> Path:
     target = tmp_path / "manuals"
     shutil.copytree(SAMPLES, target, ignore=shutil.ignore_patterns("*.py", "README.md"))
     return target
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """SmolLM2 dequantized once per test session into a private cache (about 30 s), for tests that
+    read the model without testing how it is loaded."""
+    from knowledge.generation.smollm2 import cache_dir_for, load_base_model
+
+    cache_dir = cache_dir_for(tmp_path_factory.mktemp("smollm2"))
+    load_base_model("", cache_dir)
+    return cache_dir

@@ -64,13 +64,8 @@ def one_thread() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """SmolLM2 dequantized once into a private cache (about 30 s)."""
-    from knowledge.generation.smollm2 import cache_dir_for, load_base_model
-
-    cache_dir = cache_dir_for(tmp_path_factory.mktemp("data"))
-    load_base_model("", cache_dir)
-    return cache_dir
+def base_dir(smollm2_dir: Path) -> Path:
+    return smollm2_dir
 
 
 @pytest.fixture(scope="module")

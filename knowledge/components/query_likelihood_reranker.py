@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from haystack import Document, component, default_from_dict, default_to_dict
+
+from core.cpu import native_bf16
+from knowledge.generation.smollm2 import LoadedModel, load_base_model
+
+PASSAGE_PROMPT = "Passage: {passage}\nA question about this passage:"
+"""What the question is scored after. Plain text, not the chat template: the model is asked how
+likely the question is as a continuation of the passage, not to answer it."""
+
+
+@component
+class QueryLikelihoodReranker:
+    """Reorders the best ``candidates`` fused chunks by ``score/max(score) + weight * ql``, where
+    ``ql`` is the mean log-probability a causal language model (SmolLM2-135M by default) gives the
+    question's tokens after the chunk's text: how likely a reader of the chunk would ask exactly this
+    (query likelihood, as in UPR, Sachan et al. 2022). The other chunks keep their order after them.
+
+    A bi-encoder compares the question and the chunk as two vectors; the language model reads the
+    question word by word in the chunk's context, which tells apart neighbouring paragraphs of one
+    article that share the question's words. Measured on squad-dev: the chunk ranked first holds the
+    gold paragraph more often (README, "Retrieval quality"). It costs one forward pass over
+    ``candidates`` chunks per query (1.5 s p50 on two CPU cores without bf16 units), so it is off by
+    default.
+
+    The model is a base copy of its own, shared by every reranker of the process, never the local
+    generator's: peft adapters are injected into the generator's modules and swapped at run time.
+
+    Usage::
+
+        reranker = QueryLikelihoodReranker(cache_dir="data/models/smollm2-135m-instruct")
+        reranker.warm_up()
+        ranked = reranker.run(query="How do I reset it?", documents=fused)["documents"]
+    """
+
+    def __init__(self, model_dir: str = "", cache_dir: str = "", weight: float = 0.5, candidates: int = 4,
+                 max_passage_tokens: int = 384, precision: str = "auto") -> None:
+        if weight < 0:
+            raise ValueError("weight must be non-negative")
+        if candidates < 1 or max_passage_tokens < 16:
+            raise ValueError("candidates must be >= 1 and max_passage_tokens >= 16")
+        if precision not in ("auto", "float32", "bfloat16"):
+            raise ValueError("precision must be auto, float32 or bfloat16")
+        self.model_dir = model_dir
+        self.cache_dir = cache_dir
+        self.weight = weight
+        self.candidates = candidates
+        self.max_passage_tokens = max_passage_tokens
+        self.precision = precision
+        # bf16 matrix products where the CPU has bf16 units (as the local generator's prefill)
+        self._bf16 = precision == "bfloat16" or (precision == "auto" and native_bf16())
+        self._loaded: LoadedModel | None = None
+
+    def warm_up(self) -> None:
+        if self._loaded is None:
+            self._loaded = _shared_scoring_model(self.model_dir, self.cache_dir)
+
+    def question_likelihoods(self, query: str, passages: list[str]) -> list[float]:
+        """The mean log-probability of ``query``'s tokens after each passage, in one batch.
+
+        The rows are left-padded, with positions counted from each row's first real token, so that
+        every row ends with the question and only the question's logits are computed (the output
+        layer over the 49k-token vocabulary is a fifth of the work when computed for every token)."""
+        import torch
+
+        self.warm_up()
+        assert self._loaded is not None
+        tokenizer, model = self._loaded.tokenizer, self._loaded.model
+        question = tokenizer(" " + query, add_special_tokens=False).input_ids
+        rows = [self._prefix_ids(passage) + question for passage in passages]
+        width = max(len(row) for row in rows)
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        ids = torch.tensor([[pad] * (width - len(row)) + row for row in rows])
+        mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in rows])
+        positions = torch.tensor([[0] * (width - len(row)) + list(range(len(row))) for row in rows])
+        precision = torch.autocast("cpu", dtype=torch.bfloat16) if self._bf16 else contextlib.nullcontext()
+        with torch.inference_mode(), precision:
+            # the logits at position p predict token p + 1: the last len(question) + 1 positions
+            # but the final one predict the question's tokens
+            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                           logits_to_keep=len(question) + 1).logits[:, :-1]
+        targets = torch.tensor(question).expand(len(rows), -1)[..., None]
+        predicted = logits.float().log_softmax(-1).gather(2, targets).squeeze(2)
+        return [float(row.mean()) for row in predicted]
+
+    def _prefix_ids(self, passage: str) -> list[int]:
+        assert self._loaded is not None
+        tokenizer = self._loaded.tokenizer
+        head = tokenizer(passage, add_special_tokens=False).input_ids[: self.max_passage_tokens]
+        return list(tokenizer(PASSAGE_PROMPT.format(passage=tokenizer.decode(head)), add_special_tokens=False).input_ids)
+
+    @component.output_types(documents=list[Document])
+    def run(self, query: str, documents: list[Document], top_k: int | None = None) -> dict[str, list[Document]]:
+        """:returns: ``documents`` with the first ``candidates`` reordered; their ``score`` is the combined
+        score (in other units than the fused scores of the rest, which keep their order after them),
+        ``meta["query_likelihood"]`` holds ``ql`` and ``meta["fused_score"]`` the score they came with;
+        only the first ``top_k`` are returned when it is given."""
+        head, rest = documents[: self.candidates], documents[self.candidates :]
+        if len(head) < 2 or not query.strip():
+            return {"documents": documents[:top_k]}
+        likelihoods = self.question_likelihoods(query, [doc.content or "" for doc in head])
+        top = max(max(doc.score or 0.0 for doc in head), 1e-9)
+        combined = [(doc.score or 0.0) / top + self.weight * ql for doc, ql in zip(head, likelihoods, strict=True)]
+        order = sorted(range(len(head)), key=lambda i: (-combined[i], i))
+        reranked = [dataclasses.replace(head[i], score=combined[i], meta={**head[i].meta, "query_likelihood": likelihoods[i],
+                                              "fused_score": head[i].score})
+                    for i in order]
+        return {"documents": [*reranked, *rest][:top_k]}
+
+    def to_dict(self) -> dict[str, Any]:
+        return default_to_dict(self, model_dir=self.model_dir, cache_dir=self.cache_dir, weight=self.weight,
+                               candidates=self.candidates, max_passage_tokens=self.max_passage_tokens, precision=self.precision)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> QueryLikelihoodReranker:
+        return default_from_dict(cls, data)
+
+
+@lru_cache(maxsize=2)
+def _shared_scoring_model(model_dir: str, cache_dir: str) -> LoadedModel:
+    return load_base_model(model_dir, Path(cache_dir))
+
