@@ -18,3 +18,13 @@ def native_bf16(cpuinfo: Path = CPUINFO) -> bool:
     except OSError:
         return False
     return re.search(r"\b(amx_bf16|avx512_bf16)\b", flags) is not None
+
+
+MATMUL_PRECISIONS = ("auto", "float32", "bfloat16")
+"""The values of a matrix-product precision setting (``generator.local.prefill`` and the like)."""
+
+
+def uses_bf16(precision: str) -> bool:
+    """Whether a precision setting (one of :data:`MATMUL_PRECISIONS`) means bf16 matrix products:
+    ``auto`` chooses them only where the CPU has bf16 units (:func:`native_bf16`)."""
+    return precision == "bfloat16" or (precision == "auto" and native_bf16())

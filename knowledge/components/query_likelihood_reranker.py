@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from functools import lru_cache
 from pathlib import Path
@@ -8,8 +7,8 @@ from typing import Any
 
 from haystack import Document, component, default_from_dict, default_to_dict
 
-from core.cpu import native_bf16
-from knowledge.generation.smollm2 import LoadedModel, load_base_model
+from core.cpu import MATMUL_PRECISIONS, uses_bf16
+from knowledge.generation.smollm2 import LoadedModel, load_base_model, matmul_precision
 
 PASSAGE_PROMPT = "Passage: {passage}\nA question about this passage:"
 """What the question is scored after. Plain text, not the chat template: the model is asked how
@@ -46,7 +45,7 @@ class QueryLikelihoodReranker:
             raise ValueError("weight must be non-negative")
         if candidates < 1 or max_passage_tokens < 16:
             raise ValueError("candidates must be >= 1 and max_passage_tokens >= 16")
-        if precision not in ("auto", "float32", "bfloat16"):
+        if precision not in MATMUL_PRECISIONS:
             raise ValueError("precision must be auto, float32 or bfloat16")
         self.model_dir = model_dir
         self.cache_dir = cache_dir
@@ -54,8 +53,7 @@ class QueryLikelihoodReranker:
         self.candidates = candidates
         self.max_passage_tokens = max_passage_tokens
         self.precision = precision
-        # bf16 matrix products where the CPU has bf16 units (as the local generator's prefill)
-        self._bf16 = precision == "bfloat16" or (precision == "auto" and native_bf16())
+        self._bf16 = uses_bf16(precision)
         self._loaded: LoadedModel | None = None
 
     def warm_up(self) -> None:
@@ -80,8 +78,7 @@ class QueryLikelihoodReranker:
         ids = torch.tensor([[pad] * (width - len(row)) + row for row in rows])
         mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in rows])
         positions = torch.tensor([[0] * (width - len(row)) + list(range(len(row))) for row in rows])
-        precision = torch.autocast("cpu", dtype=torch.bfloat16) if self._bf16 else contextlib.nullcontext()
-        with torch.inference_mode(), precision:
+        with torch.inference_mode(), matmul_precision(self._bf16):
             # the logits at position p predict token p + 1: the last len(question) + 1 positions
             # but the final one predict the question's tokens
             logits = model(input_ids=ids, attention_mask=mask, position_ids=positions,
@@ -109,14 +106,16 @@ class QueryLikelihoodReranker:
         top = max(max(doc.score or 0.0 for doc in head), 1e-9)
         combined = [(doc.score or 0.0) / top + self.weight * ql for doc, ql in zip(head, likelihoods, strict=True)]
         order = sorted(range(len(head)), key=lambda i: (-combined[i], i))
-        reranked = [dataclasses.replace(head[i], score=combined[i], meta={**head[i].meta, "query_likelihood": likelihoods[i],
+        reranked = [dataclasses.replace(head[i], score=combined[i],
+                                        meta={**head[i].meta, "query_likelihood": likelihoods[i],
                                               "fused_score": head[i].score})
                     for i in order]
         return {"documents": [*reranked, *rest][:top_k]}
 
     def to_dict(self) -> dict[str, Any]:
         return default_to_dict(self, model_dir=self.model_dir, cache_dir=self.cache_dir, weight=self.weight,
-                               candidates=self.candidates, max_passage_tokens=self.max_passage_tokens, precision=self.precision)
+                               candidates=self.candidates, max_passage_tokens=self.max_passage_tokens,
+                               precision=self.precision)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> QueryLikelihoodReranker:

@@ -20,7 +20,6 @@ Usage::
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import logging
@@ -33,12 +32,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from core.cpu import native_bf16
+from core.cpu import MATMUL_PRECISIONS, uses_bf16
 from core.errors import ConfigError
 from core.settings import Settings
 from knowledge.generation.adapter_pointer import AdapterPointer
 from knowledge.generation.base import GenerationError, GenerationRejected, GenerationRequest, GenerationTimeout
-from knowledge.generation.smollm2 import LoadedModel, cache_dir_for, load_base_model
+from knowledge.generation.smollm2 import LoadedModel, cache_dir_for, load_base_model, matmul_precision
 
 logger = logging.getLogger(__name__)
 
@@ -100,9 +99,9 @@ class LocalGenerator:
                  prefill: str = "auto") -> None:
         if timeout_s <= 0:
             raise ConfigError("generator.timeout_s must be positive")
-        if prefill not in ("auto", "float32", "bfloat16"):
+        if prefill not in MATMUL_PRECISIONS:
             raise ConfigError(f"generator.local.prefill must be auto, float32 or bfloat16, not {prefill!r}")
-        self.prefill_bf16 = prefill == "bfloat16" or (prefill == "auto" and native_bf16())
+        self.prefill_bf16 = uses_bf16(prefill)
         self.model_dir = model_dir
         self.cache_dir = Path(cache_dir)
         self.adapter_dir = adapter_dir
@@ -320,10 +319,7 @@ class LocalGenerator:
         return cache
 
     def _read(self, input_ids: Any, cache: Any) -> None:
-        import torch
-
-        precision = torch.autocast("cpu", dtype=torch.bfloat16) if self.prefill_bf16 else contextlib.nullcontext()
-        with precision:
+        with matmul_precision(self.prefill_bf16):
             self._model(input_ids=input_ids, cache=cache, use_cache=True, logits_to_keep=1)
 
     def _generate(self, request: GenerationRequest, inputs: Any, prefix: tuple[int, ...], max_new_tokens: int,

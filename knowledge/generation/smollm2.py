@@ -14,6 +14,7 @@ Usage::
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
@@ -138,3 +139,11 @@ def _write_cache(model: Any, tokenizer: Any, cache_dir: Path) -> None:
             logger.warning("could not write the model cache %s: %s", cache_dir, error)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def matmul_precision(bf16: bool) -> contextlib.AbstractContextManager[Any]:
+    """bf16 autocast on the CPU when ``bf16`` (projections in bf16, norms and softmax in float32),
+    else a context that changes nothing."""
+    import torch
+
+    return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
