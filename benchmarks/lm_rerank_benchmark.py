@@ -22,6 +22,7 @@ def main(args: argparse.Namespace) -> None:
     settings = Settings().model_copy(deep=True)
     settings.retrieval.lm_rerank_weight = args.weight
     settings.retrieval.lm_rerank_candidates = args.candidates
+    settings.retrieval.lm_rerank_margin = args.margin
     dataset = load_dataset(args.dataset)
     store = index_dataset(settings, dataset, progress_bar=False)
     figures = {}
@@ -31,6 +32,7 @@ def main(args: argparse.Namespace) -> None:
                                            progress_bar=not args.json)["hybrid"]
     base, reranked = figures["hybrid"], figures["hybrid+lm_rerank"]
     report = {"dataset": dataset.name, "queries": args.queries, "weight": args.weight, "candidates": args.candidates,
+              "margin": args.margin,
               **{f"{name} {key}": round(value, 4) for name, scores in figures.items() for key, value in scores.items()},
               "recall@1 gained": round(reranked["recall@1"] - base["recall@1"], 4),
               "mrr@10 gained": round(reranked["mrr@10"] - base["mrr@10"], 4),
@@ -45,5 +47,6 @@ if __name__ == "__main__":
     parser.add_argument("--queries", type=int, default=300, help="seeded sample of answerable questions")
     parser.add_argument("--weight", type=float, default=0.5, help="retrieval.lm_rerank_weight")
     parser.add_argument("--candidates", type=int, default=4, help="retrieval.lm_rerank_candidates")
+    parser.add_argument("--margin", type=float, default=0.15, help="retrieval.lm_rerank_margin (1: read every candidate)")
     parser.add_argument("--json", action="store_true")
     main(parser.parse_args())

@@ -73,11 +73,16 @@ class RetrievalSettings(BaseModel):
         default=False,
         description="reorder the best lm_rerank_candidates chunks by how likely the local language model (SmolLM2, "
                     "generator.local.model_dir) finds the question after each of them (query likelihood): the first "
-                    "chunk is the right one more often, at about 1 s per query on two CPU cores (README, 'Retrieval "
-                    "quality')")
+                    "chunk is the right one more often, at up to 1.5 s for the questions whose best chunks are "
+                    "close (lm_rerank_margin) on two CPU cores (README, 'Retrieval quality')")
     lm_rerank_weight: float = Field(default=0.5, ge=0, description="weight of the mean token log-probability against "
                                     "the fused score divided by the best one")
     lm_rerank_candidates: int = Field(default=4, ge=2, le=20, description="fused chunks the language model reads")
+    lm_rerank_margin: float = Field(
+        default=0.15, ge=0, le=1,
+        description="read only the candidates whose fused score is within this share of the best one, and none "
+                    "when that leaves only the best: a larger gap is never overturned in practice, and most "
+                    "questions then skip the model (1 reads every candidate)")
     max_query_chars: int = Field(default=2000, ge=1)
 
     @model_validator(mode="after")

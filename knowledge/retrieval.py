@@ -70,7 +70,8 @@ def build_retrieval_pipeline(settings: Settings, store: DocumentStore, mode: Ret
     if retrieval.lm_rerank:
         pipeline.add_component("lm_reranker", QueryLikelihoodReranker(
             model_dir=settings.generator.local.model_dir, cache_dir=str(cache_dir_for(settings.data_dir)),
-            weight=retrieval.lm_rerank_weight, candidates=retrieval.lm_rerank_candidates))
+            weight=retrieval.lm_rerank_weight, candidates=retrieval.lm_rerank_candidates,
+            margin=retrieval.lm_rerank_margin))
         pipeline.connect("reranker.documents" if retrieval.rerank else "hybrid.documents", "lm_reranker.documents")
     return pipeline
 

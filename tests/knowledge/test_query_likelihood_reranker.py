@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from haystack import Document
 
+from core.errors import ConfigError
 from core.settings import Settings
 from knowledge.components.query_likelihood_reranker import QueryLikelihoodReranker
 from knowledge.document_store import build_document_store
@@ -32,15 +33,15 @@ def one_thread() -> Iterator[None]:
 
 
 def test_to_dict_round_trip() -> None:
-    reranker = QueryLikelihoodReranker(model_dir="m", cache_dir="c", weight=0.7, candidates=3, max_passage_tokens=64,
-                                       precision="bfloat16")
+    reranker = QueryLikelihoodReranker(model_dir="m", cache_dir="c", weight=0.7, candidates=3, margin=0.3,
+                                       max_passage_tokens=64, precision="bfloat16")
     restored = QueryLikelihoodReranker.from_dict(reranker.to_dict())
-    assert (restored.model_dir, restored.cache_dir, restored.weight, restored.candidates,
-            restored.max_passage_tokens, restored.precision) == ("m", "c", 0.7, 3, 64, "bfloat16")
+    assert (restored.model_dir, restored.cache_dir, restored.weight, restored.candidates, restored.margin,
+            restored.max_passage_tokens, restored.precision) == ("m", "c", 0.7, 3, 0.3, 64, "bfloat16")
 
 
-@pytest.mark.parametrize("options", [{"weight": -1.0}, {"candidates": 0}, {"max_passage_tokens": 8},
-                                     {"precision": "int4"}])
+@pytest.mark.parametrize("options", [{"weight": -1.0}, {"candidates": 0}, {"margin": -0.1},
+                                     {"max_passage_tokens": 8}, {"precision": "int4"}])
 def test_bad_options_are_refused(options: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         QueryLikelihoodReranker(**options)  # type: ignore[arg-type]
@@ -55,12 +56,29 @@ def test_nothing_to_reorder_loads_no_model() -> None:
     assert reranker._loaded is None
 
 
+def test_a_clear_lead_is_kept_without_reading() -> None:
+    """Only the best chunk is within the margin: the order is settled and the model never loads."""
+    distant = Document(content=SECOND.content, score=0.8)
+    reranker = QueryLikelihoodReranker(model_dir="/nonexistent", margin=0.15)
+    assert reranker.run(query=QUESTION, documents=[FIRST, distant])["documents"] == [FIRST, distant]
+    assert reranker.run(query=QUESTION, documents=[FIRST, distant], top_k=1)["documents"] == [FIRST]
+    assert reranker._loaded is None
+    with pytest.raises(ConfigError):  # within a margin of 0.25 it must read both, so it tries to load the model
+        QueryLikelihoodReranker(model_dir="/nonexistent", margin=0.25).run(query=QUESTION, documents=[FIRST, distant])
+
+
 @pytest.mark.slow
 def test_the_paragraph_that_answers_moves_first(smollm2_dir: Path) -> None:
-    third = Document(content="Descale the espresso machine every 200 cups.", score=0.5)
+    third = Document(content="Descale the espresso machine every 200 cups.", score=0.9)
     reranker = QueryLikelihoodReranker(cache_dir=str(smollm2_dir), weight=1.0, candidates=2)
     ranked = reranker.run(query=QUESTION, documents=[FIRST, SECOND, third])["documents"]
     assert [doc.id for doc in ranked] == [SECOND.id, FIRST.id, third.id]  # the third was not read
+    assert "query_likelihood" not in ranked[2].meta
+    # within the candidates but outside the margin: not read either
+    distant = Document(content=third.content, score=0.5)
+    ranked = QueryLikelihoodReranker(cache_dir=str(smollm2_dir), weight=1.0, candidates=4, margin=0.15).run(
+        query=QUESTION, documents=[FIRST, SECOND, distant])["documents"]
+    assert [doc.id for doc in ranked] == [SECOND.id, FIRST.id, distant.id]
     assert ranked[0].meta["query_likelihood"] > ranked[1].meta["query_likelihood"]
     assert ranked[0].meta["fused_score"] == 0.95 and "query_likelihood" not in ranked[2].meta
     assert ranked[0].score > ranked[1].score
@@ -102,6 +120,7 @@ def test_search_reranks_with_the_language_model(tmp_path: Path, smollm2_dir: Pat
     plain = KnowledgeSearch(settings, store).search("how do I factory reset the router", top_k=6,
                                                     filters=metadata_filters(tenant="acme"))
     settings.retrieval.lm_rerank = True
+    settings.retrieval.lm_rerank_margin = 1.0  # read every candidate
     assert "lm_reranker" in build_retrieval_pipeline(settings, store).graph.nodes
     search = KnowledgeSearch(settings, store)
     reranked = search.search("how do I factory reset the router", top_k=6, filters=metadata_filters(tenant="acme"))
@@ -113,3 +132,12 @@ def test_search_reranks_with_the_language_model(tmp_path: Path, smollm2_dir: Pat
     best = search.search("how do I factory reset the router", top_k=1, filters=metadata_filters(tenant="acme"))
     assert [doc.id for doc in best] == [reranked[0].id] and "query_likelihood" in best[0].meta
     assert search.search("factory reset", filters=metadata_filters(tenant="other")) == []
+    # at the default margin only the chunks whose fused score is close to the best are read
+    settings.retrieval.lm_rerank_margin = Settings().retrieval.lm_rerank_margin
+    gated = KnowledgeSearch(settings, store).search("how do I factory reset the router", top_k=6,
+                                                    filters=metadata_filters(tenant="acme"))
+    read = [doc for doc in gated if "query_likelihood" in doc.meta]
+    floor = (1 - settings.retrieval.lm_rerank_margin) * plain[0].score
+    close = [doc.id for doc in plain[:4] if doc.score >= floor]
+    assert {doc.id for doc in read} == (set(close) if len(close) > 1 else set())
+    assert [doc.id for doc in gated[len(read):]] == [doc.id for doc in plain if doc.id not in {d.id for d in read}]
