@@ -81,7 +81,7 @@ class RetrievalSettings(BaseModel):
     lm_rerank_margin: float = Field(
         default=0.15, ge=0, le=1,
         description="read only the candidates whose fused score is within this share of the best one, and none "
-                    "when that leaves only the best: a larger gap is never overturned in practice, and most "
+                    "when that leaves only the best: a larger gap is rarely overturned (README), and most "
                     "questions then skip the model (1 reads every candidate)")
     max_query_chars: int = Field(default=2000, ge=1)
 
