@@ -8,7 +8,7 @@ from typing import Any
 from haystack import Document, component, default_from_dict, default_to_dict
 
 from core.cpu import MATMUL_PRECISIONS, uses_bf16
-from knowledge.generation.smollm2 import LoadedModel, load_base_model, matmul_precision
+from knowledge.generation.smollm2 import LoadedModel, base_model_view, matmul_precision
 
 PASSAGE_PROMPT = "Passage: {passage}\nA question about this passage:"
 """What the question is scored after. Plain text, not the chat template: the model is asked how
@@ -38,8 +38,9 @@ class QueryLikelihoodReranker:
     the chunks within the margin: most questions cost nothing, the others up to 1.5 s on two CPU
     cores without bf16 units (p95 about 1 s), so it is off by default.
 
-    The model is a base copy of its own, shared by every reranker of the process, never the local
-    generator's: peft adapters are injected into the generator's modules and swapped at run time.
+    The model is a view of the process's base weights (``base_model_view``), shared by every
+    reranker of the process: it reads the same tensors as the local generator, without the
+    generator's peft adapter, which lives in the generator's own modules.
 
     Usage::
 
@@ -142,5 +143,5 @@ class QueryLikelihoodReranker:
 
 @lru_cache(maxsize=2)
 def _shared_scoring_model(model_dir: str, cache_dir: str) -> LoadedModel:
-    return load_base_model(model_dir, Path(cache_dir))
+    return base_model_view(model_dir, Path(cache_dir))
 

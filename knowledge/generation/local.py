@@ -37,7 +37,7 @@ from core.errors import ConfigError
 from core.settings import Settings
 from knowledge.generation.adapter_pointer import AdapterPointer
 from knowledge.generation.base import GenerationError, GenerationRejected, GenerationRequest, GenerationTimeout
-from knowledge.generation.smollm2 import LoadedModel, cache_dir_for, load_base_model, matmul_precision
+from knowledge.generation.smollm2 import LoadedModel, base_model_view, cache_dir_for, matmul_precision
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ class LocalGenerator:
                 import torch
 
                 torch.set_num_threads(self.threads)
-            loaded = load_base_model(self.model_dir, self.cache_dir)
+            loaded = base_model_view(self.model_dir, self.cache_dir)
             self._model = loaded.model
             if self.adapter_dir:
                 self._swap_adapter(Path(self.adapter_dir))

@@ -6,22 +6,33 @@ without importing the package). Dequantizing the GGUF takes about 30 s on two co
 load saves the dense model and its tokenizer as safetensors under ``data_dir/models`` and every
 later start loads that copy in well under a second.
 
+The weights are held once per process: the local generator and the query-likelihood reranker
+each take a :func:`base_model_view`, a module tree of their own over the same weight tensors
+(a peft adapter is injected into the generator's tree, never into the tensors, which inference
+does not write), so turning the reranker on beside the local generator costs no second copy.
+
 Usage::
 
     loaded = load_base_model("", cache_dir_for(settings.data_dir))
     loaded.source  # "gguf" the first time, "cache" afterwards
+    view = base_model_view("", cache_dir_for(settings.data_dir))  # shares the process's weights
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import importlib.util
+import itertools
 import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -103,6 +114,32 @@ def load_base_model(model_dir: str, cache_dir: Path) -> LoadedModel:
     seconds = time.perf_counter() - started
     logger.info("loaded %s from %s (%s) in %.1f s", type(model).__name__, path, source, seconds)
     return LoadedModel(model=model, tokenizer=tokenizer, source=source, path=path, load_seconds=seconds)
+
+
+def base_model_view(model_dir: str, cache_dir: Path) -> LoadedModel:
+    """:func:`load_base_model`'s model as a module tree and tokenizer of the caller's own, over the
+    weight tensors that every view of the same ``(model_dir, cache_dir)`` in this process shares
+    (loaded by the first caller). Modules added to the view (peft's LoRA layers) stay in it; the
+    shared tensors must not be written (training loads its own copy with :func:`load_base_model`).
+    Each view gets its own tokenizer, since a fast tokenizer is not safe to call from two threads.
+
+    :raises ConfigError: as :func:`load_base_model`.
+    """
+    with _SHARED_LOAD_LOCK:
+        shared = shared_base_model(model_dir, str(cache_dir))
+    tensors = itertools.chain(shared.model.parameters(), shared.model.buffers())
+    model = copy.deepcopy(shared.model, memo={id(tensor): tensor for tensor in tensors})
+    return dataclasses.replace(shared, model=model, tokenizer=copy.deepcopy(shared.tokenizer))
+
+
+_SHARED_LOAD_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=2)
+def shared_base_model(model_dir: str, cache_dir: str) -> LoadedModel:
+    """The process's copy of a base model, which only :func:`base_model_view` hands out (tests
+    call ``shared_base_model.cache_clear()`` to load again from disk)."""
+    return load_base_model(model_dir, Path(cache_dir))
 
 
 def _load_directory(path: Path) -> tuple[Any, Any]:

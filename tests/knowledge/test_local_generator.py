@@ -19,6 +19,7 @@ import torch
 
 from core.errors import ConfigError
 from core.settings import Settings
+from knowledge.components.query_likelihood_reranker import QueryLikelihoodReranker
 from knowledge.generation.base import (
     ChatGenerator,
     GenerationRejected,
@@ -35,7 +36,7 @@ from knowledge.generation.local import (
     adapter_name,
     local_generator_for,
 )
-from knowledge.generation.smollm2 import CACHE_NAME, cache_dir_for, gguf_path, load_base_model
+from knowledge.generation.smollm2 import CACHE_NAME, cache_dir_for, gguf_path, load_base_model, shared_base_model
 
 QUESTION = GenerationRequest(
     messages=[
@@ -60,7 +61,9 @@ def cold_load(tmp_path_factory: pytest.TempPathFactory) -> ColdLoad:
     cache_dir = cache_dir_for(tmp_path_factory.mktemp("data"))
     generator = LocalGenerator(cache_dir=cache_dir)
     generator.warm_up()
-    return ColdLoad(cache_dir, generator.loaded.source, generator.loaded.load_seconds)
+    cold = ColdLoad(cache_dir, generator.loaded.source, generator.loaded.load_seconds)
+    shared_base_model.cache_clear()  # the next generator loads from the cache it wrote
+    return cold
 
 
 @pytest.fixture(scope="session")
@@ -327,6 +330,34 @@ def test_lora_adapter_changes_the_reply_and_can_be_swapped_at_runtime(
     with pytest.raises(ConfigError, match="not a peft adapter"):
         tuned.load_adapter(tmp_path)
     assert tuned.adapter_version == "v2.0"
+
+
+@pytest.mark.slow
+def test_generators_and_the_reranker_share_the_weights_but_not_the_adapter(
+        cold_load: ColdLoad, generator: LocalGenerator, tmp_path: Path) -> None:
+    reranker = QueryLikelihoodReranker(cache_dir=str(cold_load.cache_dir))
+    passages = ["Hold the reset button for ten seconds to reset the X200.", "The X200 has four ports."]
+    before = reranker.question_likelihoods("How do I reset the X200?", passages)
+
+    tuned = LocalGenerator(cache_dir=cold_load.cache_dir, adapter_dir=str(_write_adapter(
+        cold_load.cache_dir, tmp_path / "adapter", seed=5)))
+    tuned.warm_up()
+    assert reranker._loaded is not None
+    models = [generator.loaded.model, tuned.loaded.model, reranker._loaded.model]
+    weights = [_base_weights(model) for model in models]
+    pointers = [{name: param.data_ptr() for name, param in _named_base_params(model)} for model in models]
+    assert pointers[0] == pointers[1] == pointers[2]  # one copy of the weights in the process
+    assert all(torch.equal(weights[0][name], weights[2][name]) for name in weights[0])
+    assert any("lora_" in name for name, _ in tuned.loaded.model.named_parameters())
+    assert not any("lora_" in name for model in (models[0], models[2]) for name, _ in model.named_parameters())
+    assert reranker.question_likelihoods("How do I reset the X200?", passages) == before  # adapter unseen
+    assert generator.loaded.tokenizer is not tuned.loaded.tokenizer  # a fast tokenizer per thread of use
+
+
+def _named_base_params(model: torch.nn.Module) -> Iterator[tuple[str, torch.nn.Parameter]]:
+    for name, param in model.named_parameters():
+        if "lora_" not in name:
+            yield name.replace("base_model.model.", "").replace(".base_layer", ""), param
 
 
 def _promote(line_dir: Path, version: str) -> None:
