@@ -26,7 +26,7 @@ from api.metrics import Metrics, MetricsMiddleware
 from api.recent_keys import RecentKeys
 from api.routes import admin, assist, chat, conversations, feedback, health, knowledge, widget
 from api.state import AppState
-from bot.answer_service import AnswerService
+from bot.answer_service import AnswerService, build_answer_service
 from core.db.engine import build_engine, open_session
 from core.db.migrate import upgrade
 from core.db.queries import turns
@@ -39,16 +39,11 @@ API_VERSION = "1.0.0"
 def build_state(settings: Settings, metrics: Metrics, *, answer_service: AnswerService | None = None,
                 engine: Engine | None = None) -> AppState:
     """Everything the requests share: migrated database, store, warmed-up answer service, limits."""
-    from knowledge.document_store import build_document_store
-    from knowledge.generation.factory import build_generator
-    from knowledge.retrieval import KnowledgeSearch
-
     engine = engine or build_engine(settings)
     upgrade(engine)
     fail_crashed_turns(engine, request_timeout_s=settings.api.request_timeout_s)
     if answer_service is None:
-        search = KnowledgeSearch(settings, build_document_store(settings))
-        answer_service = AnswerService(settings, search, build_generator(settings))
+        answer_service = build_answer_service(settings)
     answer_service.warm_up()
     api = settings.api
     gate = AnswerGate(concurrency=api.generator_concurrency, queue_size=api.generator_queue,

@@ -18,13 +18,10 @@ GENERATORS = ("local", "remote", "extractive")
 
 
 def _answer_service(settings: Settings, generator: str | None) -> AnswerService:
-    from bot.answer_service import AnswerService
-    from knowledge.document_store import build_document_store
-    from knowledge.generation.factory import GeneratorName, build_generator
-    from knowledge.retrieval import KnowledgeSearch
+    from bot.answer_service import build_answer_service
+    from knowledge.generation.factory import GeneratorName
 
-    search = KnowledgeSearch(settings, build_document_store(settings))
-    return AnswerService(settings, search, build_generator(settings, cast(GeneratorName | None, generator)))
+    return build_answer_service(settings, generator=cast(GeneratorName | None, generator))
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:

@@ -103,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(data_dir=args.data_dir)
     dataset = load_dataset(args.dataset)
     questions = [q.question for q in dataset.questions[: args.questions]]
-    search = KnowledgeSearch(settings, index_dataset(settings, dataset, progress_bar=False, answer_vectors=True))
+    store = index_dataset(settings, dataset, progress_bar=False, answer_vectors=True)
+    search = KnowledgeSearch(settings, store, generator="extractive")
     search.warm_up()
     search.search(questions[0])
 
@@ -111,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     extractive_report = _run(extractive, questions)
 
     load_started = time.perf_counter()
-    local = AnswerPipeline(settings, search, build_generator(settings, "local"))
+    # the local generator's own search: retrieval.lm_rerank ("auto") may add the rerank stage for it
+    local = AnswerPipeline(settings, KnowledgeSearch(settings, store, generator="local"),
+                           build_generator(settings, "local"))
     local.warm_up()
     first_load_s = time.perf_counter() - load_started
     local_report = _run(local, questions[: args.local_questions])

@@ -31,7 +31,7 @@ import httpx
 from sqlalchemy import func
 from sqlmodel import select
 
-from bot.answer_service import AnswerService
+from bot.answer_service import build_answer_service
 from core.db.engine import build_engine, open_session
 from core.db.migrate import upgrade
 from core.db.queries.api_keys import create_api_key
@@ -40,9 +40,8 @@ from core.db.tables import Turn
 from core.settings import Settings
 from knowledge.document_store import build_document_store
 from knowledge.evaluation.retrieval_metrics import percentile
-from knowledge.generation.factory import build_generator
 from knowledge.indexing import Indexer, SourceMeta
-from knowledge.retrieval import KnowledgeSearch, metadata_filters
+from knowledge.retrieval import metadata_filters
 
 SAMPLES = Path(__file__).resolve().parents[1] / "knowledge" / "samples"
 QUESTIONS = ["How do I factory reset the Nimbus R7 router?", "How often does the Lumen Brew 3 ask for descaling?",
@@ -66,8 +65,7 @@ def api_overhead(settings: Settings, base: str, key: str, rounds: int) -> tuple[
     """p50 of the answer service called directly and of the same questions through HTTP, alternated
     call by call so both see the same machine load; and the p50 of ``GET /healthz`` through the same
     client and middleware, the floor any route pays on loopback."""
-    service = AnswerService(settings, KnowledgeSearch(settings, build_document_store(settings)),
-                            build_generator(settings))
+    service = build_answer_service(settings)  # as the server builds it
     service.warm_up()
     filters = metadata_filters(tenant="bench")
     direct, http, bare = [], [], []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.query_rewriter import QueryRewriter
 from core.schemas import Answer, ChatTurn
@@ -12,11 +12,16 @@ from knowledge.answering import AnswerEvent, AnswerPipeline
 from knowledge.generation.base import ChatGenerator
 from knowledge.retrieval import KnowledgeSearch
 
+if TYPE_CHECKING:
+    from haystack.document_stores.types import DocumentStore
+
+    from knowledge.generation.factory import GeneratorName
+
 
 class AnswerService:
     """Usage::
 
-        service = AnswerService(settings, KnowledgeSearch(settings, store), build_generator(settings))
+        service = build_answer_service(settings)  # or AnswerService(settings, search, generator)
         service.warm_up()
         answer = service.answer("and how do I reset it?", history, filters)
     """
@@ -47,3 +52,17 @@ class AnswerService:
                 final = event.answer
         assert final is not None
         return final
+
+
+def build_answer_service(settings: Settings, *, generator: GeneratorName | None = None,
+                         store: DocumentStore | None = None) -> AnswerService:
+    """The answer service of the settings: the generator named (default ``generator.backend``) over
+    the configured document store (or ``store``), with retrieval's query-likelihood stage on or off
+    for that generator (``retrieval.lm_rerank``). Nothing is loaded until ``warm_up()``."""
+    from knowledge.document_store import build_document_store
+    from knowledge.generation.factory import build_generator
+
+    writer = build_generator(settings, generator)
+    search = KnowledgeSearch(settings, store if store is not None else build_document_store(settings),
+                             generator=writer.name)
+    return AnswerService(settings, search, writer)

@@ -69,12 +69,14 @@ class RetrievalSettings(BaseModel):
     rerank: bool = Field(default=False, description="rerank the fused candidates by their best sentence (MiniLM)")
     rerank_weight: float = Field(default=0.5, ge=0)
     rerank_candidates: int = Field(default=10, ge=1, le=200, description="fused candidates the reranker reorders")
-    lm_rerank: bool = Field(
-        default=False,
+    lm_rerank: bool | Literal["auto"] = Field(
+        default="auto",
         description="reorder the best lm_rerank_candidates chunks by how likely the local language model (SmolLM2, "
                     "generator.local.model_dir) finds the question after each of them (query likelihood): the first "
                     "chunk is the right one more often, at up to 1.5 s for the questions whose best chunks are "
-                    "close (lm_rerank_margin) on two CPU cores (README, 'Retrieval quality')")
+                    "close (lm_rerank_margin) on two CPU cores (README, 'Retrieval quality'). auto: only for answers "
+                    "the local generator writes, which holds the same weights in memory and takes seconds per "
+                    "answer anyway; not for the extractive or remote generators, nor for retrieval alone")
     lm_rerank_weight: float = Field(default=0.5, ge=0, description="weight of the mean token log-probability against "
                                     "the fused score divided by the best one")
     lm_rerank_candidates: int = Field(default=4, ge=2, le=20, description="fused chunks the language model reads")

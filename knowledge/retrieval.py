@@ -39,9 +39,18 @@ def _retrievers(settings: Settings, store: DocumentStore) -> tuple[Any, Any]:
             ElasticsearchEmbeddingRetriever(document_store=store, top_k=candidates))  # type: ignore[arg-type]
 
 
-def build_retrieval_pipeline(settings: Settings, store: DocumentStore, mode: RetrievalMode = "hybrid") -> Pipeline:
+def lm_rerank_for(settings: Settings, generator: str | None = None) -> bool:
+    """Whether the query-likelihood stage runs: ``retrieval.lm_rerank``, where ``"auto"`` means only
+    when ``generator`` (the name of the generator that writes the answers; None for retrieval alone)
+    is the local one."""
+    setting = settings.retrieval.lm_rerank
+    return generator == "local" if setting == "auto" else setting
+
+
+def build_retrieval_pipeline(settings: Settings, store: DocumentStore, mode: RetrievalMode = "hybrid", *,
+                             lm_rerank: bool = False) -> Pipeline:
     """``query`` -> ``query_embedder`` -> ``hybrid`` (BM25 + dense + fusion) [-> ``reranker`` when
-    ``retrieval.rerank``] [-> ``lm_reranker`` when ``retrieval.lm_rerank``]. With ``mode`` bm25 or
+    ``retrieval.rerank``] [-> ``lm_reranker`` when ``lm_rerank``, see :func:`lm_rerank_for`]. With ``mode`` bm25 or
     dense only that retriever is built (``bm25``, or ``query_embedder`` -> ``dense``: a
     :class:`HybridRetriever` without BM25, so that dense and hybrid pay the same pipeline costs); the
     last component's ``documents`` is the ranking."""
@@ -67,7 +76,7 @@ def build_retrieval_pipeline(settings: Settings, store: DocumentStore, mode: Ret
                                                             **encoder_options(settings)))
         pipeline.connect("hybrid.documents", "reranker.documents")
         pipeline.connect("query_embedder.embedding", "reranker.query_embedding")
-    if retrieval.lm_rerank:
+    if lm_rerank:
         pipeline.add_component("lm_reranker", QueryLikelihoodReranker(
             model_dir=settings.generator.local.model_dir, cache_dir=str(cache_dir_for(settings.data_dir)),
             weight=retrieval.lm_rerank_weight, candidates=retrieval.lm_rerank_candidates,
@@ -101,13 +110,18 @@ class KnowledgeSearch:
         search = KnowledgeSearch(settings, store)
         search.warm_up()
         chunks = search.search("How do I factory reset the R7?", filters=metadata_filters(tenant="acme"))
+
+    :param generator: the name of the generator the chunks are retrieved for, which decides
+        ``retrieval.lm_rerank = "auto"`` (:func:`lm_rerank_for`); None for retrieval alone.
     """
 
-    def __init__(self, settings: Settings, store: DocumentStore, mode: RetrievalMode = "hybrid") -> None:
+    def __init__(self, settings: Settings, store: DocumentStore, mode: RetrievalMode = "hybrid", *,
+                 generator: str | None = None) -> None:
         self.settings = settings
         self.mode = mode
         self.store = store
-        self.pipeline = build_retrieval_pipeline(settings, store, mode)
+        self.lm_rerank = mode == "hybrid" and lm_rerank_for(settings, generator)
+        self.pipeline = build_retrieval_pipeline(settings, store, mode, lm_rerank=self.lm_rerank)
 
     def warm_up(self) -> None:
         self.pipeline.warm_up()
@@ -139,13 +153,13 @@ class KnowledgeSearch:
         reranking = self.mode == "hybrid" and retrieval.rerank
         if self.mode == "hybrid":
             # each rerank stage reads at least its own candidates, and only the last one cuts to top_k
-            lm_candidates = retrieval.lm_rerank_candidates if retrieval.lm_rerank else 0
+            lm_candidates = retrieval.lm_rerank_candidates if self.lm_rerank else 0
             reranked = max(request.top_k, lm_candidates)
             candidates = max(reranked, retrieval.rerank_candidates) if reranking else reranked
             data["hybrid"] = {"query": request.query, "filters": filters, "top_k": candidates}
             if reranking:
                 data["reranker"] = {"top_k": reranked}
-            if retrieval.lm_rerank:
+            if self.lm_rerank:
                 data["lm_reranker"] = {"query": request.query, "top_k": request.top_k}
         elif self.mode == "bm25":
             data["bm25"] = {"query": request.query, "filters": filters, "top_k": request.top_k}
@@ -159,7 +173,7 @@ class KnowledgeSearch:
             raise
         last: str = self.mode
         if self.mode == "hybrid":
-            last = "lm_reranker" if retrieval.lm_rerank else "reranker" if reranking else "hybrid"
+            last = "lm_reranker" if self.lm_rerank else "reranker" if reranking else "hybrid"
         return list(result[last]["documents"])
 
 

@@ -36,7 +36,8 @@ class QueryLikelihoodReranker:
     article that share the question's words. Measured on squad-dev: the chunk ranked first holds the
     gold paragraph more often (README, "Retrieval quality"). It costs one forward pass over
     the chunks within the margin: most questions cost nothing, the others up to 1.5 s on two CPU
-    cores without bf16 units (p95 about 1 s), so it is off by default.
+    cores without bf16 units (p95 about 1 s), so by default (``retrieval.lm_rerank`` ``auto``) it runs only for
+    the local generator's answers, which take seconds anyway.
 
     The model is a view of the process's base weights (``base_model_view``), shared by every
     reranker of the process: it reads the same tensors as the local generator, without the

@@ -124,7 +124,7 @@ class RunScores:
 
 def run_generator(settings: Settings, store: PersistentDocumentStore, generator: ChatGenerator, questions: EvalQuestions,
                   *, use_retrieval: bool = True, name: str = "", progress_bar: bool = True) -> dict[str, Any]:
-    search = KnowledgeSearch(settings, store)
+    search = KnowledgeSearch(settings, store, generator=generator.name if use_retrieval else None)
     pipeline = AnswerPipeline(settings, search, generator)
     pipeline.warm_up()
     doc_ids = {doc.id: str(doc.meta.get("doc_id")) for doc in store.filter_documents()}

@@ -8,13 +8,15 @@ from pathlib import Path
 
 import pytest
 from haystack import Document
+from pydantic import ValidationError
 
+from bot.answer_service import build_answer_service
 from core.errors import ConfigError
 from core.settings import Settings
 from knowledge.components.query_likelihood_reranker import QueryLikelihoodReranker
 from knowledge.document_store import build_document_store
 from knowledge.indexing import Indexer, SourceMeta
-from knowledge.retrieval import KnowledgeSearch, build_retrieval_pipeline, metadata_filters
+from knowledge.retrieval import KnowledgeSearch, build_retrieval_pipeline, lm_rerank_for, metadata_filters
 from tests.conftest import SAMPLES
 from tests.torch_threads import one_torch_thread
 
@@ -121,7 +123,7 @@ def test_search_reranks_with_the_language_model(tmp_path: Path, smollm2_dir: Pat
                                                     filters=metadata_filters(tenant="acme"))
     settings.retrieval.lm_rerank = True
     settings.retrieval.lm_rerank_margin = 1.0  # read every candidate
-    assert "lm_reranker" in build_retrieval_pipeline(settings, store).graph.nodes
+    assert "lm_reranker" in build_retrieval_pipeline(settings, store, lm_rerank=lm_rerank_for(settings)).graph.nodes
     search = KnowledgeSearch(settings, store)
     reranked = search.search("how do I factory reset the router", top_k=6, filters=metadata_filters(tenant="acme"))
     assert {doc.id for doc in reranked} == {doc.id for doc in plain}  # reordered, nothing added or lost
@@ -141,3 +143,29 @@ def test_search_reranks_with_the_language_model(tmp_path: Path, smollm2_dir: Pat
     close = [doc.id for doc in plain[:4] if doc.score >= floor]
     assert {doc.id for doc in read} == (set(close) if len(close) > 1 else set())
     assert [doc.id for doc in gated[len(read):]] == [doc.id for doc in plain if doc.id not in {d.id for d in read}]
+
+
+def test_auto_reranks_only_the_local_generators_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    assert settings.retrieval.lm_rerank == "auto" and settings.generator.backend == "local"
+    writers = ("local", "extractive", "remote", None)
+    assert [lm_rerank_for(settings, name) for name in writers] == [True, False, False, False]
+    for setting in (True, False):
+        settings.retrieval.lm_rerank = setting
+        assert [lm_rerank_for(settings, name) for name in writers] == [setting] * 4
+    for value, parsed in (("auto", "auto"), ("true", True), ("false", False)):
+        monkeypatch.setenv("SUPPORTBOT_RETRIEVAL__LM_RERANK", value)
+        assert Settings().retrieval.lm_rerank == parsed
+    monkeypatch.setenv("SUPPORTBOT_RETRIEVAL__LM_RERANK", "sometimes")
+    with pytest.raises(ValidationError, match="lm_rerank"):
+        Settings()
+
+
+def test_the_answer_service_reranks_for_the_local_generator_only(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")  # lm_rerank "auto", generator.backend "local"
+    local = build_answer_service(settings)
+    assert local.pipeline.search.lm_rerank and "lm_reranker" in local.pipeline.search.pipeline.graph.nodes
+    extractive = build_answer_service(settings, generator="extractive")
+    assert not extractive.pipeline.search.lm_rerank
+    assert "lm_reranker" not in extractive.pipeline.search.pipeline.graph.nodes
+    assert not (settings.data_dir / "models").exists()  # built, nothing loaded before warm_up
