@@ -13,8 +13,6 @@ from knowledge.generation.base import ChatGenerator
 from knowledge.retrieval import KnowledgeSearch
 
 if TYPE_CHECKING:
-    from haystack.document_stores.types import DocumentStore
-
     from knowledge.generation.factory import GeneratorName
 
 
@@ -54,15 +52,13 @@ class AnswerService:
         return final
 
 
-def build_answer_service(settings: Settings, *, generator: GeneratorName | None = None,
-                         store: DocumentStore | None = None) -> AnswerService:
+def build_answer_service(settings: Settings, *, generator: GeneratorName | None = None) -> AnswerService:
     """The answer service of the settings: the generator named (default ``generator.backend``) over
-    the configured document store (or ``store``), with retrieval's query-likelihood stage on or off
-    for that generator (``retrieval.lm_rerank``). Nothing is loaded until ``warm_up()``."""
+    the configured document store, with retrieval's query-likelihood stage on or off for that
+    generator (``retrieval.lm_rerank``). Nothing is loaded until ``warm_up()``."""
     from knowledge.document_store import build_document_store
     from knowledge.generation.factory import build_generator
 
     writer = build_generator(settings, generator)
-    search = KnowledgeSearch(settings, store if store is not None else build_document_store(settings),
-                             generator=writer.name)
+    search = KnowledgeSearch(settings, build_document_store(settings), generator=writer.name)
     return AnswerService(settings, search, writer)

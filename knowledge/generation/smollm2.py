@@ -121,7 +121,9 @@ def base_model_view(model_dir: str, cache_dir: Path) -> LoadedModel:
     weight tensors that every view of the same ``(model_dir, cache_dir)`` in this process shares
     (loaded by the first caller). Modules added to the view (peft's LoRA layers) stay in it; the
     shared tensors must not be written (training loads its own copy with :func:`load_base_model`).
-    Each view gets its own tokenizer, since a fast tokenizer is not safe to call from two threads.
+    Each view gets its own tokenizer (a few MB), so that settings one owner gives its tokenizer
+    (truncation, padding: the state that makes a fast tokenizer unsafe across threads) never reach
+    another; the generator and the reranker set none today.
 
     :raises ConfigError: as :func:`load_base_model`.
     """
